@@ -1,0 +1,34 @@
+#!/bin/sh
+# Installs the Debian packages gputel needs to build and test, if missing.
+# As root it runs apt-get; otherwise it prints the exact command to run.
+# Usage: scripts/deps.sh [--print]   (--print: only list what is missing)
+set -eu
+
+PACKAGES="gcc make libc6-dev clang libclang-rt-14-dev libcmocka-dev logrotate \
+valgrind time util-linux procps gawk"
+
+missing=""
+for p in $PACKAGES; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+
+[ -z "$missing" ] && exit 0
+
+if [ "${1:-}" = "--print" ]; then
+	echo "$missing"
+	exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+	echo "deps: installing:$missing" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >&2
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $missing >&2
+else
+	echo "deps: missing Debian packages:$missing" >&2
+	echo "deps: run: sudo apt-get install -y$missing" >&2
+	exit 1
+fi

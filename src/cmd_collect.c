@@ -1,0 +1,234 @@
+/*
+ * cmd_collect.c - `gputel collect`: the per-tick CSV collector.
+ *
+ * One thread: epoll over the sampler's timerfd and a signalfd.  SIGTERM and
+ * SIGINT stop after the current tick (its rows are already on disk);
+ * SIGHUP and SIGUSR1 reopen the CSV file for logrotate.  SIGPIPE and
+ * SIGXFSZ are ignored so a closed pipe or a file-size limit turns into a
+ * write error the sink handles, not a dead collector.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "log.h"
+#include "sampler.h"
+#include "sink_csv.h"
+#include "util.h"
+
+#define DEFAULT_OUT_DIR "/var/log/justnews-perf"
+#define MIN_INTERVAL_NS (10 * 1000 * 1000LL)
+#define MAX_INTERVAL_NS (3600 * NS_PER_SEC)
+#define MAX_DURATION_NS (100LL * 365 * 24 * 3600 * NS_PER_SEC)
+
+static const char collect_usage[] =
+	"usage: gputel collect [--out-dir DIR] [--interval SECONDS] [--duration SECONDS]\n"
+	"                      [--quiet | --verbose]\n"
+	"\n"
+	"Samples every GPU and the host sensors every interval and appends one row\n"
+	"per GPU to DIR/gpu_telemetry_<UTC start>.csv (columns: docs/csv.md).\n"
+	"\n"
+	"  --out-dir DIR        where the CSV goes (default " DEFAULT_OUT_DIR ")\n"
+	"  --interval SECONDS   sampling period, 0.01 to 3600 (default 1)\n"
+	"  --duration SECONDS   stop after this long (default: until SIGTERM/SIGINT)\n"
+	"  --quiet, --verbose   log warnings only / log debug detail\n"
+	"\n"
+	"Signals: SIGTERM/SIGINT stop cleanly; SIGHUP/SIGUSR1 reopen the file (logrotate).\n"
+	"Environment: GPUTEL_NVML_LIBRARY, GPUTEL_NVIDIA_SMI, GPUTEL_GPU_BACKEND,\n"
+	"GPUTEL_SYSFS_ROOT, GPUTEL_PROCFS_ROOT (see README.md).\n";
+
+struct collect_args {
+	const char *out_dir;
+	int64_t interval_ns;
+	int64_t duration_ns;      /* 0: until a signal */
+};
+
+static int parse_args(int argc, char **argv, struct collect_args *a)
+{
+	a->out_dir = DEFAULT_OUT_DIR;
+	a->interval_ns = NS_PER_SEC;
+	a->duration_ns = 0;
+	for (int i = 1; i < argc; i++) {
+		const char *v;
+		int r;
+
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(collect_usage, stdout);
+			return -1;
+		}
+		if (!strcmp(argv[i], "--quiet")) {
+			log_set_level(LOG_WARN);
+			continue;
+		}
+		if (!strcmp(argv[i], "--verbose")) {
+			log_set_level(LOG_DEBUG);
+			continue;
+		}
+		if ((r = opt_value(argc, argv, &i, "--out-dir", &v)) != 0) {
+			if (r < 0)
+				return EXIT_USAGE;
+			if (!*v)
+				return usage_error("collect", "--out-dir is empty; pass a directory");
+			a->out_dir = v;
+			continue;
+		}
+		if ((r = opt_value(argc, argv, &i, "--interval", &v)) != 0) {
+			if (r < 0)
+				return EXIT_USAGE;
+			if (parse_seconds_ns(v, MIN_INTERVAL_NS, MAX_INTERVAL_NS, &a->interval_ns) != 0)
+				return usage_error("collect", "bad --interval '%s'; give seconds from 0.01 to 3600, e.g. --interval 1", v);
+			continue;
+		}
+		if ((r = opt_value(argc, argv, &i, "--duration", &v)) != 0) {
+			if (r < 0)
+				return EXIT_USAGE;
+			if (parse_seconds_ns(v, 1, MAX_DURATION_NS, &a->duration_ns) != 0)
+				return usage_error("collect", "bad --duration '%s'; give a positive number of seconds, e.g. --duration 60", v);
+			continue;
+		}
+		return usage_error("collect", "unknown option '%s'; see 'gputel collect --help'", argv[i]);
+	}
+	return 0;
+}
+
+/* Refuses an out-dir we cannot use before any GPU is touched. */
+static int check_out_dir(const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) != 0)
+		return usage_error("collect", "out-dir %s does not exist; create it (e.g. install -d %s) or pass --out-dir DIR", dir, dir);
+	if (!S_ISDIR(st.st_mode))
+		return usage_error("collect", "out-dir %s is not a directory; pass --out-dir DIR", dir);
+	if (access(dir, W_OK | X_OK) != 0)
+		return usage_error("collect", "out-dir %s is not writable by this user; fix its owner/mode or pass another --out-dir", dir);
+	return 0;
+}
+
+static void summarise(const struct sampler *s, const struct csv_sink *c)
+{
+	log_info("collect: stopped after %llu ticks (%llu skipped); %llu rows in %s, %llu dropped; tick lateness p50 %lld us, p99 %lld us, max %lld us",
+		 (unsigned long long)s->stats.ticks, (unsigned long long)s->stats.missed,
+		 (unsigned long long)c->rows_written, c->path, (unsigned long long)c->rows_dropped,
+		 (long long)sampler_late_percentile_ns(&s->stats, 50) / 1000,
+		 (long long)sampler_late_percentile_ns(&s->stats, 99) / 1000,
+		 (long long)s->stats.late_max_ns / 1000);
+}
+
+int cmd_collect(int argc, char **argv)
+{
+	static struct sampler sampler;   /* large (histogram): keep it off the stack */
+	static struct snapshot snap;
+	struct collect_args a;
+	struct gpu_options opt = { 0 };
+	struct csv_sink csv;
+	char err[1024];
+	sigset_t mask;
+	int r, sfd, tfd, ep = -1, rc = 0;
+	uint64_t last_tick = 0;
+	bool stop = false;
+
+	r = parse_args(argc, argv, &a);
+	if (r != 0)
+		return r < 0 ? 0 : r;
+	if ((r = check_out_dir(a.out_dir)) != 0)
+		return r;
+
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
+	/* Blocked before anything else starts, so no signal is ever lost. */
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) {
+		log_error("collect: signalfd: %s", strerror(errno));
+		return 1;
+	}
+
+	opt.interval_ns = a.interval_ns;
+	r = sampler_open(&sampler, &opt, err, sizeof err);
+	if (r != 0) {
+		log_error("%s", err);
+		close(sfd);
+		return r == GPU_OPEN_BAD_CONFIG ? EXIT_USAGE : 1;
+	}
+	r = csv_open(&csv, a.out_dir, time(NULL), err, sizeof err);
+	if (r != 0) {
+		log_error("collect: %s", err);
+		sampler_close(&sampler);
+		close(sfd);
+		return EXIT_USAGE;
+	}
+	log_info("collect: writing %s every %.3gs (backend %s, %s)", csv.path,
+		 (double)a.interval_ns / NS_PER_SEC, gpu_backend_name(&sampler.gpus),
+		 a.duration_ns ? "until the duration ends" : "until SIGTERM/SIGINT");
+	if (a.duration_ns)
+		last_tick = (uint64_t)((a.duration_ns + a.interval_ns - 1) / a.interval_ns);
+
+	tfd = sampler_start(&sampler, &snap);
+	if (tfd < 0 || (ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+		log_error("collect: cannot start the tick timer: %s", strerror(errno));
+		rc = 1;
+		goto out;
+	}
+	csv_write(&csv, &snap);
+	{
+		struct epoll_event ev = { .events = EPOLLIN, .data.fd = tfd };
+
+		epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev);
+		ev.data.fd = sfd;
+		epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
+	}
+	while (!stop && !(last_tick && sampler.seq >= last_tick)) {
+		struct epoll_event evs[2];
+		int n = epoll_wait(ep, evs, 2, -1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			log_error("collect: epoll_wait: %s", strerror(errno));
+			rc = 1;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.fd == sfd) {
+				struct signalfd_siginfo si;
+
+				while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+					if (si.ssi_signo == SIGHUP || si.ssi_signo == SIGUSR1) {
+						log_info("collect: reopening %s (signal %u)", csv.path, si.ssi_signo);
+						csv_reopen(&csv);
+					} else {
+						stop = true;
+					}
+				}
+			} else if (sampler_tick(&sampler, &snap)) {
+				/* Past the duration: a late wake-up must not add a row beyond it. */
+				if (last_tick && snap.seq > last_tick)
+					break;
+				csv_write(&csv, &snap);
+			}
+		}
+	}
+out:
+	csv_close(&csv);
+	summarise(&sampler, &csv);
+	if (csv.rows_dropped && rc == 0)
+		rc = 1;
+	sampler_close(&sampler);
+	if (ep >= 0)
+		close(ep);
+	close(sfd);
+	return rc;
+}

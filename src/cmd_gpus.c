@@ -1,0 +1,240 @@
+/*
+ * cmd_gpus.c - `gputel gpus`: the first command a new user runs.  Says
+ * which GPU backend was chosen and why, lists every GPU with its identity
+ * and current readings, and the host sensors found (RAPL readability
+ * included).  --json prints the same for scripts.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "commands.h"
+#include "log.h"
+#include "sampler.h"
+#include "sink_csv.h"
+#include "util.h"
+
+static const char gpus_usage[] =
+	"usage: gputel gpus [--json]\n"
+	"\n"
+	"Shows the GPU backend in use and why, every GPU with its current readings,\n"
+	"and the host sensors (hwmon temperatures, RAPL zones) that were found.\n"
+	"Empty or n/a readings are not supported by the GPU; 'error' means the read failed.\n";
+
+static const char *const state_word[] = {
+	[VAL_ABSENT] = "-", [VAL_OK] = "", [VAL_UNSUPPORTED] = "n/a", [VAL_ERROR] = "error",
+};
+static const char *const rapl_word[] = {
+	[RAPL_ABSENT] = "absent", [RAPL_OK] = "ok", [RAPL_UNREADABLE] = "unreadable",
+};
+
+/* The value in its printed unit, or "" when not VAL_OK. */
+static const char *fmt_field(char *buf, size_t n, const struct field_desc *d, int64_t v, int st)
+{
+	buf[0] = '\0';
+	if (st != VAL_OK)
+		return buf;
+	if (d->hex)
+		snprintf(buf, n, "0x%016llx", (unsigned long long)v);
+	else
+		csv_fmt_scaled(buf, n, v, d->div, d->decimals);
+	return buf;
+}
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
+
+/* "name": value-or-null, with hex masks as strings. */
+static void json_field(const struct field_desc *d, int64_t v, int st, bool comma)
+{
+	char buf[48];
+
+	printf("%s", comma ? ", " : "");
+	json_str(d->name);
+	if (st != VAL_OK)
+		printf(": null");
+	else if (d->hex)
+		printf(": \"%s\"", fmt_field(buf, sizeof buf, d, v, st));
+	else
+		printf(": %s", fmt_field(buf, sizeof buf, d, v, st));
+}
+
+static void json_states(const uint8_t *st, const struct field_desc *desc, int count, int want)
+{
+	bool first = true;
+
+	putchar('[');
+	for (int f = 0; f < count; f++)
+		if (st[f] == want) {
+			printf("%s", first ? "" : ", ");
+			json_str(desc[f].name);
+			first = false;
+		}
+	putchar(']');
+}
+
+static void print_json(struct sampler *s, const struct snapshot *snap)
+{
+	const struct host_temp_info *temps;
+	const struct host_rapl_info *zones;
+	size_t nt = host_temps(s->host, &temps), nz = host_rapl_zones(s->host, &zones);
+	const char *driver = s->gpus.backend ? s->gpus.backend->driver_version(s->gpus.state) : "";
+
+	printf("{\"backend\": ");
+	json_str(gpu_backend_name(&s->gpus));
+	printf(", \"reason\": ");
+	json_str(s->gpus.reason);
+	printf(", \"driver_version\": ");
+	json_str(driver);
+	printf(", \"gpus\": [");
+	for (unsigned int i = 0; i < snap->n_gpus; i++) {
+		const struct gpu_reading *g = &snap->gpu[i];
+
+		printf("%s\n  {\"index\": %u, \"uuid\": ", i ? "," : "", g->id.index);
+		json_str(g->id.uuid);
+		printf(", \"name\": ");
+		json_str(g->id.name);
+		printf(", \"pci_bus_id\": ");
+		json_str(g->id.pci_bus_id);
+		printf(", \"status\": \"%s\"", g->health == GPU_HEALTH_UP ? "up" : "down");
+		for (int f = 0; f < GPU_F__COUNT; f++)
+			json_field(&gpu_field_desc[f], g->val[f], g->st[f], true);
+		printf(", \"unsupported\": ");
+		json_states(g->st, gpu_field_desc, GPU_F__COUNT, VAL_UNSUPPORTED);
+		printf(", \"errors\": ");
+		json_states(g->st, gpu_field_desc, GPU_F__COUNT, VAL_ERROR);
+		putchar('}');
+	}
+	printf("],\n \"host\": {\"sysfs_root\": ");
+	json_str(host_sysfs_root(s->host));
+	printf(", \"rapl_status\": \"%s\"", rapl_word[snap->host.rapl]);
+	for (int f = 0; f < HOST_F__COUNT; f++)
+		json_field(&host_field_desc[f], snap->host.val[f], snap->host.st[f], true);
+	printf(",\n  \"temperatures\": [");
+	for (size_t i = 0; i < nt; i++) {
+		printf("%s{\"chip\": ", i ? ", " : "");
+		json_str(temps[i].chip);
+		printf(", \"label\": ");
+		json_str(temps[i].label);
+		printf(", \"role\": ");
+		if (temps[i].role)
+			json_str(temps[i].role);
+		else
+			printf("null");
+		putchar('}');
+	}
+	printf("],\n  \"rapl_zones\": [");
+	for (size_t i = 0; i < nz; i++) {
+		printf("%s{\"zone\": ", i ? ", " : "");
+		json_str(zones[i].zone);
+		printf(", \"name\": ");
+		json_str(zones[i].name);
+		printf(", \"readable\": %s}", zones[i].readable ? "true" : "false");
+	}
+	printf("]}}\n");
+}
+
+static void print_text(struct sampler *s, const struct snapshot *snap)
+{
+	const struct host_temp_info *temps;
+	const struct host_rapl_info *zones;
+	size_t nt = host_temps(s->host, &temps), nz = host_rapl_zones(s->host, &zones);
+	char buf[48];
+
+	printf("backend: %s\n  why: %s\n", gpu_backend_name(&s->gpus), s->gpus.reason);
+	if (snap->n_gpus == 0)
+		printf("no gpus\n");
+	for (unsigned int i = 0; i < snap->n_gpus; i++) {
+		const struct gpu_reading *g = &snap->gpu[i];
+		int col = 0;
+
+		printf("gpu %u  %s  %s  %s  %s\n", g->id.index, g->id.name, g->id.uuid,
+		       g->id.pci_bus_id, g->health == GPU_HEALTH_UP ? "up" : "DOWN");
+		for (int f = 0; f < GPU_F__COUNT; f++) {
+			const char *v = g->st[f] == VAL_OK
+				? fmt_field(buf, sizeof buf, &gpu_field_desc[f], g->val[f], VAL_OK)
+				: state_word[g->st[f]];
+
+			col += printf("%s%s=%s", col ? " " : "  ", gpu_field_desc[f].name, v);
+			if (col > 70) {
+				putchar('\n');
+				col = 0;
+			}
+		}
+		if (col)
+			putchar('\n');
+	}
+	printf("host (sysfs root %s)\n", host_sysfs_root(s->host));
+	for (int f = 0, col = 0; f < HOST_F__COUNT; f++) {
+		const char *v = snap->host.st[f] == VAL_OK
+			? fmt_field(buf, sizeof buf, &host_field_desc[f], snap->host.val[f], VAL_OK)
+			: state_word[snap->host.st[f]];
+
+		col += printf("%s%s=%s", col ? " " : "  ", host_field_desc[f].name, v);
+		if (col > 70 || f == HOST_F__COUNT - 1) {
+			putchar('\n');
+			col = 0;
+		}
+	}
+	printf("  temperatures (%zu):", nt);
+	for (size_t i = 0; i < nt; i++)
+		printf("%s%s/%s%s%s", i % 4 ? ", " : "\n    ", temps[i].chip, temps[i].label,
+		       temps[i].role ? " -> " : "", temps[i].role ? temps[i].role : "");
+	printf("\n  rapl: %s", rapl_word[snap->host.rapl]);
+	for (size_t i = 0; i < nz; i++)
+		printf("%s %s (%s, %s)", i ? "," : ":", zones[i].zone, zones[i].name,
+		       zones[i].readable ? "readable" : "NOT readable");
+	putchar('\n');
+}
+
+int cmd_gpus(int argc, char **argv)
+{
+	static struct sampler sampler;
+	static struct snapshot snap;
+	struct gpu_options opt = { .interval_ns = NS_PER_SEC };
+	bool json = false;
+	char err[1024];
+	int r;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			json = true;
+		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(gpus_usage, stdout);
+			return 0;
+		} else {
+			return usage_error("gpus", "unknown option '%s'; see 'gputel gpus --help'", argv[i]);
+		}
+	}
+	/* Logs would garble --json on a shared terminal: keep them to problems. */
+	if (json && log_get_level() > LOG_WARN)
+		log_set_level(LOG_WARN);
+	r = sampler_open(&sampler, &opt, err, sizeof err);
+	if (r != 0) {
+		log_error("%s", err);
+		return r == GPU_OPEN_BAD_CONFIG ? EXIT_USAGE : 1;
+	}
+	/* A short pause gives the rates (CPU %, RAPL watts) a real interval. */
+	nanosleep(&(struct timespec){ .tv_nsec = 250 * 1000 * 1000 }, NULL);
+	sampler.seq = 1;
+	sampler_take(&sampler, &snap);
+	if (json)
+		print_json(&sampler, &snap);
+	else
+		print_text(&sampler, &snap);
+	sampler_close(&sampler);
+	return 0;
+}

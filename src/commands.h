@@ -1,0 +1,28 @@
+/*
+ * commands.h - the subcommands of the gputel binary, one file each
+ * (cmd_<name>.c), dispatched by main.c from its command table.
+ *
+ * Each takes the arguments after its name and returns the process exit
+ * code: 0 ok, 1 runtime failure, 2 bad usage or bad configuration.
+ */
+#ifndef GPUTEL_COMMANDS_H
+#define GPUTEL_COMMANDS_H
+
+#define EXIT_USAGE 2
+
+int cmd_collect(int argc, char **argv);
+int cmd_gpus(int argc, char **argv);
+
+/* Shared option helpers (main.c). */
+
+/*
+ * Matches argv[*i] against "--name VALUE" or "--name=VALUE".  Returns 1 and
+ * sets *value (advancing *i past a separate value), 0 when it is another
+ * option, or -1 (message printed) when the value is missing.
+ */
+int opt_value(int argc, char **argv, int *i, const char *name, const char **value);
+
+/* Prints "gputel: <cmd>: <msg>" and returns EXIT_USAGE. */
+int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,578 @@
+/*
+ * gpu_nvml.c - the NVML backend: libnvidia-ml.so.1 loaded with dlopen().
+ *
+ * No NVIDIA header or library is needed to build: the few types used are
+ * declared in nvml_abi.h and every function is looked up by name, newest
+ * versioned symbol first.  Init/shutdown and symbol lookup happen once;
+ * device handles are cached, so a tick is only the per-field queries.
+ *
+ * Failure handling, which is the point of this file:
+ *   - a symbol that is absent (older driver) or answers FUNCTION_NOT_FOUND
+ *     makes its field "unsupported", never 0;
+ *   - a GPU that answers GPU_IS_LOST, or fails every query for a few ticks
+ *     in a row, is marked down; the others keep being sampled, and the
+ *     down GPU is looked for again with exponential backoff;
+ *   - when the driver itself goes away (UNINITIALIZED, DRIVER_NOT_LOADED,
+ *     version mismatch on every GPU) NVML is shut down and re-initialised,
+ *     again with backoff.  Sampling never stops.
+ */
+#include <dlfcn.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gpu.h"
+#include "log.h"
+#include "nvml_abi.h"
+#include "util.h"
+
+#define NVML_DEFAULT_LIBRARY "libnvidia-ml.so.1"
+#define FAIL_STREAK_DOWN 3          /* ticks of all-error before a GPU counts as down */
+#define BACKOFF_MIN_NS (1 * NS_PER_SEC)
+#define BACKOFF_MAX_NS (60 * NS_PER_SEC)
+
+typedef unsigned long long ull;
+
+/* Every function pointer the backend may use; NULL when the driver lacks it. */
+struct nvml_api {
+	/* required */
+	nvmlReturn_t (*init)(void);
+	nvmlReturn_t (*shutdown)(void);
+	const char *(*error_string)(nvmlReturn_t);
+	nvmlReturn_t (*get_count)(unsigned int *);
+	nvmlReturn_t (*get_handle_by_index)(unsigned int, nvmlDevice_t *);
+	/* optional */
+	nvmlReturn_t (*driver_version)(char *, unsigned int);
+	nvmlReturn_t (*get_name)(nvmlDevice_t, char *, unsigned int);
+	nvmlReturn_t (*get_uuid)(nvmlDevice_t, char *, unsigned int);
+	nvmlReturn_t (*get_pci_v3)(nvmlDevice_t, nvmlPciInfo_t *);
+	nvmlReturn_t (*get_pci_legacy)(nvmlDevice_t, void *);
+	nvmlReturn_t (*get_utilization)(nvmlDevice_t, nvmlUtilization_t *);
+	nvmlReturn_t (*get_memory_v2)(nvmlDevice_t, nvmlMemory_v2_t *);
+	nvmlReturn_t (*get_memory)(nvmlDevice_t, nvmlMemory_t *);
+	nvmlReturn_t (*get_temperature_v)(nvmlDevice_t, nvmlTemperature_v1_t *);
+	nvmlReturn_t (*get_temperature)(nvmlDevice_t, int, unsigned int *);
+	nvmlReturn_t (*get_power_usage)(nvmlDevice_t, unsigned int *);
+	nvmlReturn_t (*get_power_limit)(nvmlDevice_t, unsigned int *);
+	nvmlReturn_t (*get_energy)(nvmlDevice_t, ull *);
+	nvmlReturn_t (*get_clock)(nvmlDevice_t, int, unsigned int *);
+	nvmlReturn_t (*get_fan)(nvmlDevice_t, unsigned int *);
+	nvmlReturn_t (*get_pstate)(nvmlDevice_t, int *);
+	nvmlReturn_t (*get_clock_events)(nvmlDevice_t, ull *);
+	nvmlReturn_t (*get_encoder)(nvmlDevice_t, unsigned int *, unsigned int *);
+	nvmlReturn_t (*get_decoder)(nvmlDevice_t, unsigned int *, unsigned int *);
+	nvmlReturn_t (*get_ecc)(nvmlDevice_t, int, int, ull *);
+	nvmlReturn_t (*get_remapped)(nvmlDevice_t, unsigned int *, unsigned int *,
+				     unsigned int *, unsigned int *);
+};
+
+/* Lookup table: names newest first; the first one the library exports wins. */
+static const struct nvml_symbol {
+	size_t offset;
+	bool required;
+	const char *names[3];
+} nvml_symbols[] = {
+#define SYM(field, req, ...) { offsetof(struct nvml_api, field), req, { __VA_ARGS__ } }
+	SYM(init, true, "nvmlInit_v2", "nvmlInit"),
+	SYM(shutdown, true, "nvmlShutdown"),
+	SYM(error_string, true, "nvmlErrorString"),
+	SYM(get_count, true, "nvmlDeviceGetCount_v2", "nvmlDeviceGetCount"),
+	SYM(get_handle_by_index, true, "nvmlDeviceGetHandleByIndex_v2", "nvmlDeviceGetHandleByIndex"),
+	SYM(driver_version, false, "nvmlSystemGetDriverVersion"),
+	SYM(get_name, false, "nvmlDeviceGetName"),
+	SYM(get_uuid, false, "nvmlDeviceGetUUID"),
+	SYM(get_pci_v3, false, "nvmlDeviceGetPciInfo_v3"),
+	SYM(get_pci_legacy, false, "nvmlDeviceGetPciInfo_v2", "nvmlDeviceGetPciInfo"),
+	SYM(get_utilization, false, "nvmlDeviceGetUtilizationRates"),
+	SYM(get_memory_v2, false, "nvmlDeviceGetMemoryInfo_v2"),
+	SYM(get_memory, false, "nvmlDeviceGetMemoryInfo"),
+	SYM(get_temperature_v, false, "nvmlDeviceGetTemperatureV"),
+	SYM(get_temperature, false, "nvmlDeviceGetTemperature"),
+	SYM(get_power_usage, false, "nvmlDeviceGetPowerUsage"),
+	SYM(get_power_limit, false, "nvmlDeviceGetEnforcedPowerLimit"),
+	SYM(get_energy, false, "nvmlDeviceGetTotalEnergyConsumption"),
+	SYM(get_clock, false, "nvmlDeviceGetClockInfo"),
+	SYM(get_fan, false, "nvmlDeviceGetFanSpeed"),
+	SYM(get_pstate, false, "nvmlDeviceGetPerformanceState"),
+	SYM(get_clock_events, false, "nvmlDeviceGetCurrentClocksEventReasons",
+	    "nvmlDeviceGetCurrentClocksThrottleReasons"),
+	SYM(get_encoder, false, "nvmlDeviceGetEncoderUtilization"),
+	SYM(get_decoder, false, "nvmlDeviceGetDecoderUtilization"),
+	SYM(get_ecc, false, "nvmlDeviceGetTotalEccErrors"),
+	SYM(get_remapped, false, "nvmlDeviceGetRemappedRows"),
+#undef SYM
+};
+
+struct nvml_gpu {
+	nvmlDevice_t dev;
+	struct gpu_ident id;
+	int health;               /* enum gpu_health */
+	int fail_streak;          /* consecutive ticks with every query failing */
+	int64_t retry_at_ns;      /* when down: next re-acquire attempt */
+	int64_t backoff_ns;
+	bool said_down;
+};
+
+struct nvml {
+	void *lib;
+	char path[256];
+	char driver[NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE];
+	char detail[384];
+	struct nvml_api api;
+	bool initialised;
+	/* Driver-level trouble: re-initialise the whole library with backoff. */
+	bool driver_down;
+	int64_t driver_retry_at_ns;
+	int64_t driver_backoff_ns;
+	unsigned int n_gpus;
+	struct nvml_gpu gpu[GPUTEL_MAX_GPUS];
+};
+
+static const char *nvml_err(const struct nvml *n, nvmlReturn_t r)
+{
+	const char *s = n->api.error_string ? n->api.error_string(r) : NULL;
+
+	return s && *s ? s : nvml_return_name(r);
+}
+
+static void resolve_symbols(struct nvml *n)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(nvml_symbols); i++) {
+		const struct nvml_symbol *s = &nvml_symbols[i];
+		void *p = NULL;
+
+		for (size_t k = 0; k < ARRAY_SIZE(s->names) && s->names[k] && !p; k++)
+			p = dlsym(n->lib, s->names[k]);
+		memcpy((char *)&n->api + s->offset, &p, sizeof p);
+	}
+}
+
+static const char *missing_required(const struct nvml *n)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(nvml_symbols); i++) {
+		void *p;
+
+		memcpy(&p, (const char *)&n->api + nvml_symbols[i].offset, sizeof p);
+		if (nvml_symbols[i].required && !p)
+			return nvml_symbols[i].names[0];
+	}
+	return NULL;
+}
+
+/* Reads the identity of the device at index i into g. */
+static void read_identity(struct nvml *n, struct nvml_gpu *g, unsigned int i)
+{
+	const struct nvml_api *a = &n->api;
+
+	memset(&g->id, 0, sizeof g->id);
+	g->id.index = i;
+	if (!a->get_uuid || a->get_uuid(g->dev, g->id.uuid, sizeof g->id.uuid) != NVML_SUCCESS)
+		str_fmt(g->id.uuid, sizeof g->id.uuid, "index-%u", i);
+	if (!a->get_name || a->get_name(g->dev, g->id.name, sizeof g->id.name) != NVML_SUCCESS)
+		g->id.name[0] = '\0';
+	if (a->get_pci_v3) {
+		nvmlPciInfo_t pci;
+
+		if (a->get_pci_v3(g->dev, &pci) == NVML_SUCCESS) {
+			pci.busId[sizeof pci.busId - 1] = '\0';
+			str_copy(g->id.pci_bus_id, pci.busId, sizeof g->id.pci_bus_id);
+		}
+	} else if (a->get_pci_legacy) {
+		/* The pre-410 layout: char busId[16] first, then 9 uints (52 bytes). */
+		char legacy[64];
+
+		if (a->get_pci_legacy(g->dev, legacy) == NVML_SUCCESS) {
+			legacy[15] = '\0';
+			str_copy(g->id.pci_bus_id, legacy, sizeof g->id.pci_bus_id);
+		}
+	}
+}
+
+/*
+ * Enumerates devices.  On a re-scan, a GPU already known keeps its slot
+ * (matched by UUID, since NVML indices are not stable); new ones are added.
+ * Returns the number of devices NVML reports, or -1 with why filled.
+ */
+static int enumerate(struct nvml *n, bool rescan, char *why, size_t whylen)
+{
+	unsigned int count = 0;
+	nvmlReturn_t r = n->api.get_count(&count);
+
+	if (r != NVML_SUCCESS) {
+		str_fmt(why, whylen, "nvmlDeviceGetCount failed: %s", nvml_err(n, r));
+		return -1;
+	}
+	if (count > GPUTEL_MAX_GPUS) {
+		log_warn("nvml: %u gpus found, sampling the first %d", count, GPUTEL_MAX_GPUS);
+		count = GPUTEL_MAX_GPUS;
+	}
+	for (unsigned int i = 0; i < count; i++) {
+		struct nvml_gpu probe = { 0 };
+		unsigned int slot;
+
+		r = n->api.get_handle_by_index(i, &probe.dev);
+		if (r == NVML_ERROR_NO_PERMISSION) {
+			log_warn("nvml: no permission to open gpu %u; skipping it (check the /dev/nvidia%u permissions)", i, i);
+			continue;
+		}
+		if (r != NVML_SUCCESS) {
+			if (!rescan)
+				log_warn("nvml: gpu %u: cannot get a handle: %s", i, nvml_err(n, r));
+			continue;
+		}
+		read_identity(n, &probe, i);
+		for (slot = 0; slot < n->n_gpus; slot++)
+			if (strcmp(n->gpu[slot].id.uuid, probe.id.uuid) == 0)
+				break;
+		if (slot == n->n_gpus) {
+			if (n->n_gpus == GPUTEL_MAX_GPUS)
+				continue;
+			n->n_gpus++;
+			n->gpu[slot] = probe;
+			n->gpu[slot].backoff_ns = BACKOFF_MIN_NS;
+			if (rescan)
+				log_info("nvml: gpu %u (%s) appeared", i, probe.id.uuid);
+		} else {
+			/* Known GPU: refresh the handle, keep its health for the caller to judge. */
+			n->gpu[slot].dev = probe.dev;
+			n->gpu[slot].id.index = i;
+		}
+	}
+	return (int)count;
+}
+
+static int nvml_open(void **state, const struct gpu_options *opt, char *why, size_t whylen)
+{
+	const char *env = getenv("GPUTEL_NVML_LIBRARY");
+	const char *lib = opt->nvml_library ? opt->nvml_library : (env && *env ? env : NULL);
+	bool explicit = lib != NULL;
+	struct nvml *n;
+	const char *missing;
+	nvmlReturn_t r;
+	int bad = explicit ? GPU_OPEN_BAD_CONFIG : GPU_OPEN_UNAVAILABLE;
+
+	if (!lib)
+		lib = NVML_DEFAULT_LIBRARY;
+	if (explicit && strchr(lib, '/') && access(lib, R_OK) != 0) {
+		str_fmt(why, whylen,
+			"GPUTEL_NVML_LIBRARY=%s does not exist or is not readable; point it at libnvidia-ml.so.1 or unset it",
+			lib);
+		return GPU_OPEN_BAD_CONFIG;
+	}
+	n = calloc(1, sizeof *n);
+	if (!n) {
+		str_copy(why, "out of memory", whylen);
+		return GPU_OPEN_UNAVAILABLE;
+	}
+	str_copy(n->path, lib, sizeof n->path);
+	n->lib = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+	if (!n->lib) {
+		const char *e = dlerror();
+
+		if (explicit)
+			str_fmt(why, whylen, "cannot load GPUTEL_NVML_LIBRARY=%s (%s); point it at libnvidia-ml.so.1 or unset it",
+				lib, e ? e : "dlopen failed");
+		else
+			str_fmt(why, whylen, "%s not found (no NVIDIA driver installed?)", lib);
+		free(n);
+		return bad;
+	}
+	resolve_symbols(n);
+	missing = missing_required(n);
+	if (missing) {
+		str_fmt(why, whylen, "%s is not an NVML library (it lacks %s)%s", lib, missing,
+			explicit ? "; point GPUTEL_NVML_LIBRARY at libnvidia-ml.so.1 or unset it" : "");
+		dlclose(n->lib);
+		free(n);
+		return bad;
+	}
+	r = n->api.init();
+	if (r != NVML_SUCCESS) {
+		str_fmt(why, whylen, "nvmlInit failed in %s: %s", lib, nvml_err(n, r));
+		dlclose(n->lib);
+		free(n);
+		return bad;
+	}
+	n->initialised = true;
+	if (!n->api.driver_version ||
+	    n->api.driver_version(n->driver, sizeof n->driver) != NVML_SUCCESS)
+		n->driver[0] = '\0';
+	if (enumerate(n, false, why, whylen) < 0) {
+		n->api.shutdown();
+		dlclose(n->lib);
+		free(n);
+		return bad;
+	}
+	str_fmt(n->detail, sizeof n->detail, "%s, driver %s, %u gpu%s", n->path,
+		n->driver[0] ? n->driver : "unknown", n->n_gpus, n->n_gpus == 1 ? "" : "s");
+	*state = n;
+	return GPU_OPEN_OK;
+}
+
+/* Folds an NVML return code into a field state; remembers a lost GPU. */
+struct tick {
+	int errors;       /* queries that failed with a real error */
+	int answered;     /* queries that succeeded or said "not supported" */
+	bool lost;
+	bool driver_gone; /* the library says it is not initialised / no driver */
+};
+
+static int classify(struct tick *t, nvmlReturn_t r)
+{
+	switch (r) {
+	case NVML_SUCCESS:
+		t->answered++;
+		return VAL_OK;
+	case NVML_ERROR_NOT_SUPPORTED:
+	case NVML_ERROR_FUNCTION_NOT_FOUND:
+		t->answered++;
+		return VAL_UNSUPPORTED;
+	case NVML_ERROR_GPU_IS_LOST:
+		t->lost = true;
+		break;
+	case NVML_ERROR_UNINITIALIZED:
+	case NVML_ERROR_DRIVER_NOT_LOADED:
+	case NVML_ERROR_LIB_RM_VERSION_MISMATCH:
+		t->driver_gone = true;
+		break;
+	default:
+		break;
+	}
+	t->errors++;
+	return VAL_ERROR;
+}
+
+/* Records one query's result into field f of out; skipped once the GPU is lost. */
+#define QUERY(f, fn, args, value)                                     \
+	do {                                                          \
+		int st_ = VAL_UNSUPPORTED;                            \
+		if (t.lost)                                           \
+			break;                                        \
+		if (a->fn)                                            \
+			st_ = classify(&t, a->fn args);               \
+		out->st[f] = (uint8_t)st_;                            \
+		if (st_ == VAL_OK)                                    \
+			out->val[f] = (int64_t)(value);               \
+	} while (0)
+
+static void sample_gpu(struct nvml *n, struct nvml_gpu *g, struct gpu_reading *out,
+		       struct tick *tp)
+{
+	const struct nvml_api *a = &n->api;
+	nvmlDevice_t d = g->dev;
+	struct tick t = { 0 };
+	nvmlUtilization_t util = { 0 };
+	nvmlMemory_v2_t m2 = { .version = nvmlMemory_v2 };
+	nvmlMemory_t m1 = { 0 };
+	nvmlTemperature_v1_t tv = { .version = nvmlTemperature_v1,
+				    .sensorType = NVML_TEMPERATURE_GPU };
+	unsigned int u = 0, u2, corr = 0, unc = 0, pend = 0, fail = 0;
+	int pstate = 0;
+	ull ull_v = 0;
+	nvmlReturn_t r;
+
+	QUERY(GPU_F_UTIL_GPU_PCT, get_utilization, (d, &util), util.gpu);
+	out->st[GPU_F_UTIL_MEM_PCT] = out->st[GPU_F_UTIL_GPU_PCT];
+	out->val[GPU_F_UTIL_MEM_PCT] = util.memory;
+
+	/*
+	 * Memory: v2 reports reserved memory apart from used, as nvidia-smi
+	 * does; older drivers only have v1.  Only the final answer counts.
+	 */
+	if (!t.lost) {
+		r = NVML_ERROR_FUNCTION_NOT_FOUND;
+		if (a->get_memory_v2) {
+			r = a->get_memory_v2(d, &m2);
+			m1.used = m2.used;
+			m1.total = m2.total;
+		}
+		if (r != NVML_SUCCESS && r != NVML_ERROR_GPU_IS_LOST && a->get_memory)
+			r = a->get_memory(d, &m1);
+		out->st[GPU_F_MEM_USED_BYTES] = (uint8_t)classify(&t, r);
+		out->st[GPU_F_MEM_TOTAL_BYTES] = out->st[GPU_F_MEM_USED_BYTES];
+		out->val[GPU_F_MEM_USED_BYTES] = (int64_t)m1.used;
+		out->val[GPU_F_MEM_TOTAL_BYTES] = (int64_t)m1.total;
+	}
+
+	/* Temperature: the V call (565+) first, the deprecated one otherwise. */
+	if (!t.lost) {
+		r = NVML_ERROR_FUNCTION_NOT_FOUND;
+		if (a->get_temperature_v)
+			r = a->get_temperature_v(d, &tv);
+		if (r != NVML_SUCCESS && r != NVML_ERROR_GPU_IS_LOST && a->get_temperature) {
+			r = a->get_temperature(d, NVML_TEMPERATURE_GPU, &u);
+			tv.temperature = (int)u;
+		}
+		out->st[GPU_F_TEMP_MC] = (uint8_t)classify(&t, r);
+		out->val[GPU_F_TEMP_MC] = (int64_t)tv.temperature * 1000;
+	}
+
+	QUERY(GPU_F_POWER_MW, get_power_usage, (d, &u), u);
+	QUERY(GPU_F_POWER_LIMIT_MW, get_power_limit, (d, &u), u);
+	QUERY(GPU_F_ENERGY_MJ, get_energy, (d, &ull_v), ull_v);
+	QUERY(GPU_F_CLOCK_SM_MHZ, get_clock, (d, NVML_CLOCK_SM, &u), u);
+	QUERY(GPU_F_CLOCK_MEM_MHZ, get_clock, (d, NVML_CLOCK_MEM, &u), u);
+	QUERY(GPU_F_FAN_PCT, get_fan, (d, &u), u);
+	QUERY(GPU_F_PSTATE, get_pstate, (d, &pstate), pstate);
+	if (out->st[GPU_F_PSTATE] == VAL_OK && pstate == NVML_PSTATE_UNKNOWN)
+		out->st[GPU_F_PSTATE] = VAL_UNSUPPORTED;
+	QUERY(GPU_F_CLOCK_EVENT_MASK, get_clock_events, (d, &ull_v), ull_v);
+	QUERY(GPU_F_ENC_UTIL_PCT, get_encoder, (d, &u, &u2), u);
+	QUERY(GPU_F_DEC_UTIL_PCT, get_decoder, (d, &u, &u2), u);
+	QUERY(GPU_F_ECC_CORR_VOLATILE, get_ecc,
+	      (d, NVML_MEMORY_ERROR_TYPE_CORRECTED, NVML_VOLATILE_ECC, &ull_v), ull_v);
+	QUERY(GPU_F_ECC_UNCORR_VOLATILE, get_ecc,
+	      (d, NVML_MEMORY_ERROR_TYPE_UNCORRECTED, NVML_VOLATILE_ECC, &ull_v), ull_v);
+	QUERY(GPU_F_REMAP_CORR_ROWS, get_remapped, (d, &corr, &unc, &pend, &fail), corr);
+	for (int f = GPU_F_REMAP_UNCORR_ROWS; f <= GPU_F_REMAP_FAILURE; f++)
+		out->st[f] = out->st[GPU_F_REMAP_CORR_ROWS];
+	out->val[GPU_F_REMAP_UNCORR_ROWS] = unc;
+	out->val[GPU_F_REMAP_PENDING] = pend;
+	out->val[GPU_F_REMAP_FAILURE] = fail;
+	*tp = t;
+}
+#undef QUERY
+
+static void mark_down(struct nvml_gpu *g, int64_t now, const char *why)
+{
+	if (g->health != GPU_HEALTH_DOWN) {
+		g->health = GPU_HEALTH_DOWN;
+		g->backoff_ns = BACKOFF_MIN_NS;
+		log_warn("nvml: gpu %u (%s) is down: %s; other gpus keep being sampled, retrying with backoff",
+			 g->id.index, g->id.uuid, why);
+	}
+	g->retry_at_ns = now + g->backoff_ns;
+}
+
+static void bump_backoff(int64_t *backoff_ns)
+{
+	*backoff_ns = *backoff_ns * 2 > BACKOFF_MAX_NS ? BACKOFF_MAX_NS : *backoff_ns * 2;
+}
+
+/* Shuts NVML down and brings it up again; keeps GPU slots by UUID. */
+static void reinit_driver(struct nvml *n, int64_t now)
+{
+	char why[256];
+	nvmlReturn_t r;
+
+	if (n->initialised)
+		n->api.shutdown();
+	n->initialised = false;
+	r = n->api.init();
+	if (r != NVML_SUCCESS) {
+		bump_backoff(&n->driver_backoff_ns);
+		n->driver_retry_at_ns = now + n->driver_backoff_ns;
+		log_debug("nvml: re-initialise failed: %s; next try in %llds", nvml_err(n, r),
+			  (long long)(n->driver_backoff_ns / NS_PER_SEC));
+		return;
+	}
+	n->initialised = true;
+	if (enumerate(n, true, why, sizeof why) < 0) {
+		bump_backoff(&n->driver_backoff_ns);
+		n->driver_retry_at_ns = now + n->driver_backoff_ns;
+		return;
+	}
+	n->driver_down = false;
+	log_info("nvml: driver re-initialised; %u gpus known", n->n_gpus);
+	for (unsigned int i = 0; i < n->n_gpus; i++) {
+		/* Let every GPU prove itself on this tick. */
+		n->gpu[i].retry_at_ns = now;
+	}
+}
+
+static void nvml_sample(void *state, struct snapshot *snap)
+{
+	struct nvml *n = state;
+	int64_t start = mono_now_ns();
+	bool all_ok = true;
+	unsigned int gone = 0, tried = 0;
+
+	if (n->driver_down && start >= n->driver_retry_at_ns)
+		reinit_driver(n, start);
+
+	for (unsigned int i = 0; i < n->n_gpus; i++) {
+		struct nvml_gpu *g = &n->gpu[i];
+		struct gpu_reading *out = &snap->gpu[i];
+		struct tick t = { 0 };
+
+		out->id = g->id;
+		memset(out->st, VAL_ABSENT, sizeof out->st);
+		if (n->driver_down || (g->health == GPU_HEALTH_DOWN && start < g->retry_at_ns)) {
+			out->health = GPU_HEALTH_DOWN;
+			all_ok = false;
+			continue;
+		}
+		if (g->health == GPU_HEALTH_DOWN) {
+			/* Re-acquire: the handle may have changed if the GPU was reset. */
+			char why[128];
+
+			enumerate(n, true, why, sizeof why);
+			out->id = g->id;
+		}
+		tried++;
+		sample_gpu(n, g, out, &t);
+		if (t.driver_gone)
+			gone++;
+		if (t.lost) {
+			memset(out->st, VAL_ERROR, sizeof out->st);
+			mark_down(g, start, "gpu is lost (fallen off the bus or needs a reset)");
+			bump_backoff(&g->backoff_ns);
+		} else if (t.answered == 0 && t.errors > 0) {
+			if (++g->fail_streak >= FAIL_STREAK_DOWN) {
+				mark_down(g, start, "every query fails");
+				bump_backoff(&g->backoff_ns);
+			}
+		} else {
+			g->fail_streak = 0;
+			if (g->health == GPU_HEALTH_DOWN)
+				log_info("nvml: gpu %u (%s) is back", g->id.index, g->id.uuid);
+			g->health = GPU_HEALTH_UP;
+			g->backoff_ns = BACKOFF_MIN_NS;
+		}
+		out->health = g->health;
+		if (t.errors > 0 || g->health != GPU_HEALTH_UP)
+			all_ok = false;
+	}
+	if (!n->driver_down && tried > 0 && gone == tried) {
+		n->driver_down = true;
+		n->driver_backoff_ns = BACKOFF_MIN_NS;
+		n->driver_retry_at_ns = start + n->driver_backoff_ns;
+		log_warn("nvml: the driver stopped answering; re-initialising with backoff");
+	}
+	snap->n_gpus = n->n_gpus;
+	snap->gpu_src.ok = all_ok;
+	snap->gpu_src.duration_ns = mono_now_ns() - start;
+}
+
+static const char *nvml_driver_version(void *state)
+{
+	return ((struct nvml *)state)->driver;
+}
+
+static const char *nvml_detail(void *state)
+{
+	return ((struct nvml *)state)->detail;
+}
+
+static void nvml_close(void *state)
+{
+	struct nvml *n = state;
+
+	if (!n)
+		return;
+	if (n->initialised)
+		n->api.shutdown();
+	dlclose(n->lib);
+	free(n);
+}
+
+const struct gpu_backend gpu_nvml_backend = {
+	.name = "nvml",
+	.open = nvml_open,
+	.sample = nvml_sample,
+	.driver_version = nvml_driver_version,
+	.detail = nvml_detail,
+	.close = nvml_close,
+};

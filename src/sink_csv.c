@@ -1,0 +1,571 @@
+/* sink_csv.c - see sink_csv.h. */
+#include "sink_csv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+enum col_kind {
+	COL_TIMESTAMP,
+	COL_SEQ,
+	COL_GPU_INDEX,
+	COL_GPU_UUID,
+	COL_GPU_NAME,
+	COL_GPU_PCI,
+	COL_GPU_STATUS,
+	COL_BACKEND,
+	COL_GPU,          /* a gpu_field, named and scaled by gpu_field_desc */
+	COL_HOST,         /* a host_field, named and scaled by host_field_desc */
+	COL_SYSTEM_TOTAL,
+	COL_RAPL_STATUS,
+	COL_GPU_SAMPLE_MS,
+	COL_HOST_SAMPLE_MS,
+};
+
+struct csv_col {
+	enum col_kind kind;
+	int field;
+	const char *name; /* for columns that are not a field */
+};
+
+#define GPU(f) { COL_GPU, f, NULL }
+#define HOST(f) { COL_HOST, f, NULL }
+
+/*
+ * The guide's 14 columns come first, in its order and with its names, so
+ * scripts that read those files by position keep working.
+ */
+static const struct csv_col cols[] = {
+	{ COL_TIMESTAMP, 0, "timestamp" },
+	GPU(GPU_F_POWER_MW),
+	GPU(GPU_F_TEMP_MC),
+	GPU(GPU_F_UTIL_GPU_PCT),
+	GPU(GPU_F_UTIL_MEM_PCT),
+	GPU(GPU_F_MEM_USED_BYTES),
+	GPU(GPU_F_FAN_PCT),
+	HOST(HOST_F_CPU_PKG_POWER_MW),
+	HOST(HOST_F_CPU_PKG_TEMP_MC),
+	HOST(HOST_F_CPU_CORE_MAX_MC),
+	HOST(HOST_F_T_SENSOR_MC),
+	HOST(HOST_F_CHIPSET_MC),
+	HOST(HOST_F_VRM_MC),
+	{ COL_SYSTEM_TOTAL, 0, "system_total_w" },
+	/* gputel's additions */
+	{ COL_SEQ, 0, "seq" },
+	{ COL_GPU_INDEX, 0, "gpu_index" },
+	{ COL_GPU_UUID, 0, "gpu_uuid" },
+	{ COL_GPU_NAME, 0, "gpu_name" },
+	{ COL_GPU_PCI, 0, "gpu_pci_bus_id" },
+	{ COL_GPU_STATUS, 0, "gpu_status" },
+	{ COL_BACKEND, 0, "backend" },
+	GPU(GPU_F_POWER_LIMIT_MW),
+	GPU(GPU_F_ENERGY_MJ),
+	GPU(GPU_F_MEM_TOTAL_BYTES),
+	GPU(GPU_F_CLOCK_SM_MHZ),
+	GPU(GPU_F_CLOCK_MEM_MHZ),
+	GPU(GPU_F_PSTATE),
+	GPU(GPU_F_CLOCK_EVENT_MASK),
+	GPU(GPU_F_ENC_UTIL_PCT),
+	GPU(GPU_F_DEC_UTIL_PCT),
+	GPU(GPU_F_ECC_CORR_VOLATILE),
+	GPU(GPU_F_ECC_UNCORR_VOLATILE),
+	GPU(GPU_F_REMAP_CORR_ROWS),
+	GPU(GPU_F_REMAP_UNCORR_ROWS),
+	GPU(GPU_F_REMAP_PENDING),
+	GPU(GPU_F_REMAP_FAILURE),
+	HOST(HOST_F_CPU_UTIL_CPCT),
+	HOST(HOST_F_MEM_USED_BYTES),
+	HOST(HOST_F_MEM_TOTAL_BYTES),
+	HOST(HOST_F_DRAM_POWER_MW),
+	HOST(HOST_F_CPU_PKG_ENERGY_MJ),
+	{ COL_RAPL_STATUS, 0, "rapl_status" },
+	{ COL_GPU_SAMPLE_MS, 0, "gpu_sample_ms" },
+	{ COL_HOST_SAMPLE_MS, 0, "host_sample_ms" },
+};
+#undef GPU
+#undef HOST
+
+static const char *col_name(const struct csv_col *c)
+{
+	if (c->kind == COL_GPU)
+		return gpu_field_desc[c->field].name;
+	if (c->kind == COL_HOST)
+		return host_field_desc[c->field].name;
+	return c->name;
+}
+
+size_t csv_column_count(void) { return ARRAY_SIZE(cols); }
+const char *csv_column_name(size_t i) { return i < ARRAY_SIZE(cols) ? col_name(&cols[i]) : NULL; }
+
+/* ---- formatting (integers only; no allocation) ---- */
+
+struct out {
+	char *p;
+	size_t len, cap;
+	bool full;
+};
+
+static void put(struct out *o, const char *s, size_t n)
+{
+	if (o->full || n > o->cap - o->len) {
+		o->full = true;
+		return;
+	}
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+}
+
+static void puts_(struct out *o, const char *s) { put(o, s, strlen(s)); }
+
+/* Quotes a text cell when it holds a comma, quote or line break (RFC 4180). */
+static void put_text(struct out *o, const char *s)
+{
+	if (!strpbrk(s, ",\"\r\n")) {
+		puts_(o, s);
+		return;
+	}
+	put(o, "\"", 1);
+	for (; *s; s++) {
+		if (*s == '"')
+			put(o, "\"", 1);
+		put(o, s, 1);
+	}
+	put(o, "\"", 1);
+}
+
+static size_t fmt_u64(char *buf, uint64_t v)
+{
+	char tmp[24];
+	size_t n = 0, k = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		buf[k++] = tmp[--n];
+	return k;
+}
+
+size_t csv_fmt_scaled(char *buf, size_t cap, int64_t v, int64_t div, int decimals)
+{
+	static const int64_t pow10[] = { 1, 10, 100, 1000, 10000, 100000, 1000000 };
+	char tmp[48];
+	size_t n = 0;
+	bool neg = v < 0;
+	uint64_t mag = neg ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	uint64_t p = (uint64_t)pow10[decimals];
+	unsigned __int128 scaled;
+	uint64_t q;
+
+	/* Round half away from zero: (|v| * 10^d + div/2) / div. */
+	scaled = ((unsigned __int128)mag * p + (uint64_t)div / 2) / (uint64_t)div;
+	q = (uint64_t)scaled;
+	if (neg && q != 0)
+		tmp[n++] = '-';
+	n += fmt_u64(tmp + n, q / p);
+	if (decimals > 0) {
+		uint64_t frac = q % p;
+
+		tmp[n++] = '.';
+		for (int d = decimals - 1; d >= 0; d--) {
+			tmp[n + (size_t)d] = (char)('0' + frac % 10);
+			frac /= 10;
+		}
+		n += (size_t)decimals;
+	}
+	if (n >= cap)
+		return 0;
+	memcpy(buf, tmp, n);
+	buf[n] = '\0';
+	return n;
+}
+
+static void put_scaled(struct out *o, int64_t v, int64_t div, int decimals)
+{
+	char tmp[48];
+
+	put(o, tmp, csv_fmt_scaled(tmp, sizeof tmp, v, div, decimals));
+}
+
+/* CPU package + DRAM + every GPU: empty when any part of it is unknown. */
+static bool system_total_mw(const struct snapshot *snap, int64_t *out)
+{
+	const struct host_reading *h = &snap->host;
+	int64_t sum;
+
+	if (h->st[HOST_F_CPU_PKG_POWER_MW] != VAL_OK)
+		return false;
+	sum = h->val[HOST_F_CPU_PKG_POWER_MW];
+	if (h->st[HOST_F_DRAM_POWER_MW] == VAL_OK)
+		sum += h->val[HOST_F_DRAM_POWER_MW];
+	for (unsigned int i = 0; i < snap->n_gpus; i++) {
+		if (snap->gpu[i].st[GPU_F_POWER_MW] != VAL_OK)
+			return false;
+		sum += snap->gpu[i].val[GPU_F_POWER_MW];
+	}
+	*out = sum;
+	return true;
+}
+
+static const char *const rapl_names[] = {
+	[RAPL_ABSENT] = "absent", [RAPL_OK] = "ok", [RAPL_UNREADABLE] = "unreadable",
+};
+
+/* Prints one field value, or nothing when it is not VAL_OK. */
+static void put_field(struct out *o, const struct field_desc *d, int64_t v, uint8_t st)
+{
+	char tmp[48];
+
+	if (st != VAL_OK)
+		return;
+	if (d->hex) {
+		snprintf(tmp, sizeof tmp, "0x%016llx", (unsigned long long)v);
+		puts_(o, tmp);
+		return;
+	}
+	put(o, tmp, csv_fmt_scaled(tmp, sizeof tmp, v, d->div, d->decimals));
+}
+
+static void put_cell(struct out *o, const struct csv_col *c, const struct snapshot *snap,
+		     const struct gpu_reading *g, const char *ts, bool have_total,
+		     int64_t total_mw)
+{
+	char tmp[32];
+	int64_t v;
+
+	switch (c->kind) {
+	case COL_TIMESTAMP:
+		puts_(o, ts);
+		break;
+	case COL_SEQ:
+		put(o, tmp, fmt_u64(tmp, snap->seq));
+		break;
+	case COL_GPU_INDEX:
+		if (g)
+			put(o, tmp, fmt_u64(tmp, g->id.index));
+		break;
+	case COL_GPU_UUID:
+		if (g)
+			put_text(o, g->id.uuid);
+		break;
+	case COL_GPU_NAME:
+		if (g)
+			put_text(o, g->id.name);
+		break;
+	case COL_GPU_PCI:
+		if (g)
+			put_text(o, g->id.pci_bus_id);
+		break;
+	case COL_GPU_STATUS:
+		puts_(o, !g ? "none" : g->health == GPU_HEALTH_UP ? "up" : "down");
+		break;
+	case COL_BACKEND:
+		puts_(o, snap->backend ? snap->backend : "none");
+		break;
+	case COL_GPU:
+		if (g)
+			put_field(o, &gpu_field_desc[c->field], g->val[c->field], g->st[c->field]);
+		break;
+	case COL_HOST:
+		put_field(o, &host_field_desc[c->field], snap->host.val[c->field],
+			  snap->host.st[c->field]);
+		break;
+	case COL_SYSTEM_TOTAL:
+		if (have_total)
+			put_scaled(o, total_mw, 1000, 2);
+		break;
+	case COL_RAPL_STATUS:
+		v = snap->host.rapl;
+		puts_(o, v >= 0 && v <= RAPL_UNREADABLE ? rapl_names[v] : "absent");
+		break;
+	case COL_GPU_SAMPLE_MS:
+		put_scaled(o, snap->gpu_src.duration_ns, 1000000, 3);
+		break;
+	case COL_HOST_SAMPLE_MS:
+		put_scaled(o, snap->host_src.duration_ns, 1000000, 3);
+		break;
+	}
+}
+
+size_t csv_header(char *buf, size_t cap)
+{
+	struct out o = { buf, 0, cap, false };
+
+	for (size_t i = 0; i < ARRAY_SIZE(cols); i++) {
+		if (i)
+			put(&o, ",", 1);
+		puts_(&o, col_name(&cols[i]));
+	}
+	put(&o, "\n", 1);
+	return o.full ? 0 : o.len;
+}
+
+size_t csv_format_rows(const struct snapshot *snap, char *buf, size_t cap)
+{
+	struct out o = { buf, 0, cap, false };
+	char ts[32];
+	int64_t total_mw = 0;
+	bool have_total = system_total_mw(snap, &total_mw);
+	unsigned int rows = snap->n_gpus ? snap->n_gpus : 1;
+
+	fmt_iso8601_ms(ts, &snap->wall);
+	for (unsigned int r = 0; r < rows; r++) {
+		const struct gpu_reading *g = snap->n_gpus ? &snap->gpu[r] : NULL;
+
+		for (size_t i = 0; i < ARRAY_SIZE(cols); i++) {
+			if (i)
+				put(&o, ",", 1);
+			put_cell(&o, &cols[i], snap, g, ts, have_total, total_mw);
+		}
+		put(&o, "\n", 1);
+	}
+	return o.full ? 0 : o.len;
+}
+
+/* ---- the file ---- */
+
+static int open_path(struct csv_sink *c)
+{
+	return open(c->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+}
+
+/* Data rows in p (a header, which only ever leads a buffer, is not one). */
+static size_t count_rows(const char *p, size_t n)
+{
+	size_t rows = 0;
+
+	for (size_t i = 0; i < n; i++)
+		rows += p[i] == '\n';
+	if (rows && n >= 10 && memcmp(p, "timestamp,", 10) == 0)
+		rows--;
+	return rows;
+}
+
+/* Adds bytes to the backlog; false when it is full (the caller drops them). */
+static bool backlog_add(struct csv_sink *c, const char *p, size_t n)
+{
+	if (n > CSV_BACKLOG_MAX - c->backlog_len)
+		return false;
+	memcpy(c->backlog + c->backlog_len, p, n);
+	c->backlog_len += n;
+	return true;
+}
+
+/* Remembers rows that reached the file, oldest batches dropped first. */
+static void recent_add(struct csv_sink *c, const char *p, size_t n)
+{
+	if (n > CSV_RECENT_MAX)
+		return;
+	while (c->recent_batches > 0 &&
+	       (c->recent_len + n > CSV_RECENT_MAX || c->recent_batches == CSV_RECENT_BATCHES)) {
+		size_t drop = c->recent_ends[0];
+
+		memmove(c->recent, c->recent + drop, c->recent_len - drop);
+		c->recent_len -= drop;
+		memmove(c->recent_ends, c->recent_ends + 1,
+			(c->recent_batches - 1) * sizeof c->recent_ends[0]);
+		c->recent_batches--;
+		for (unsigned int i = 0; i < c->recent_batches; i++)
+			c->recent_ends[i] -= drop;
+	}
+	memcpy(c->recent + c->recent_len, p, n);
+	c->recent_len += n;
+	c->recent_ends[c->recent_batches++] = c->recent_len;
+}
+
+/*
+ * One write(2) of whole rows.  A short write is cut back off the file so
+ * no torn row stays behind.  Returns 0 or -errno.
+ */
+static int write_whole(struct csv_sink *c, const char *p, size_t n)
+{
+	ssize_t w;
+
+	if (n == 0)
+		return 0;
+	do
+		w = write(c->fd, p, n);
+	while (w < 0 && errno == EINTR);
+	if (w == (ssize_t)n) {
+		off_t end = lseek(c->fd, 0, SEEK_CUR);
+
+		c->expect_size = end;
+		return 0;
+	}
+	if (w < 0)
+		return -errno;
+	/* Partial: cut the torn tail so the file ends on a row boundary. */
+	off_t end = lseek(c->fd, 0, SEEK_CUR);
+
+	if (end >= w && ftruncate(c->fd, end - w) == 0)
+		c->expect_size = end - w;
+	return -ENOSPC;
+}
+
+int csv_open(struct csv_sink *c, const char *dir, time_t start, char *err, size_t errlen)
+{
+	char stamp[24];
+	struct stat st;
+
+	memset(c, 0, sizeof *c);
+	c->fd = -1;
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		str_fmt(err, errlen, "out-dir %s does not exist or is not a directory; create it or pass --out-dir", dir);
+		return -ENOENT;
+	}
+	fmt_compact_utc(stamp, start);
+	if (str_fmt(c->path, sizeof c->path, "%s/gpu_telemetry_%s.csv", dir, stamp) < 0) {
+		str_fmt(err, errlen, "out-dir path is too long; pass a shorter --out-dir");
+		return -ENAMETOOLONG;
+	}
+	c->batch = malloc(CSV_BATCH_MAX);
+	c->backlog = malloc(CSV_BACKLOG_MAX);
+	c->recent = malloc(CSV_RECENT_MAX);
+	if (!c->batch || !c->backlog || !c->recent) {
+		str_copy(err, "out of memory", errlen);
+		csv_close(c);
+		return -ENOMEM;
+	}
+	c->fd = open_path(c);
+	if (c->fd < 0) {
+		int e = errno;
+
+		str_fmt(err, errlen, "cannot write in out-dir %s: %s; make it writable for this user or pass another --out-dir",
+			dir, strerror(e));
+		csv_close(c);
+		return -e;
+	}
+	if (fstat(c->fd, &st) == 0) {
+		size_t n = st.st_size == 0 ? csv_header(c->batch, CSV_BATCH_MAX) : 0;
+
+		c->expect_size = st.st_size;
+		if (n && write_whole(c, c->batch, n) != 0)
+			backlog_add(c, c->batch, n);
+	}
+	return 0;
+}
+
+/* Tries to get the backlog on disk.  Returns 0 when it is empty. */
+static int flush_backlog(struct csv_sink *c)
+{
+	struct stat st;
+	int r;
+
+	if (c->backlog_len == 0)
+		return 0;
+	if (c->fd < 0)
+		return -EBADF;
+	/* A truncated file (copytruncate) needs its header and the rows that may
+	 * have fallen between logrotate's copy and its truncate. */
+	if (fstat(c->fd, &st) == 0 && st.st_size < c->expect_size) {
+		char hdr[2048];
+		size_t hn = csv_header(hdr, sizeof hdr);
+
+		log_info("csv: %s was truncated (copytruncate); writing the header and the last %u ticks again",
+			 c->path, c->recent_batches);
+		r = write_whole(c, hdr, hn);
+		if (r == 0)
+			r = write_whole(c, c->recent, c->recent_len);
+		if (r != 0)
+			return r;
+	}
+	r = write_whole(c, c->backlog, c->backlog_len);
+	if (r != 0)
+		return r;
+	c->rows_written += count_rows(c->backlog, c->backlog_len);
+	recent_add(c, c->backlog, c->backlog_len);
+	c->backlog_len = 0;
+	return 0;
+}
+
+void csv_write(struct csv_sink *c, const struct snapshot *snap)
+{
+	size_t n;
+	int r;
+
+	if (c->reopen_pending)
+		csv_reopen(c);
+	n = csv_format_rows(snap, c->batch, CSV_BATCH_MAX);
+	if (n == 0)
+		return;
+	if (!backlog_add(c, c->batch, n)) {
+		c->rows_dropped += count_rows(c->batch, n);
+		if (!c->failing)
+			log_warn("csv: dropping rows: backlog of %d KiB is full", CSV_BACKLOG_MAX / 1024);
+	}
+	r = flush_backlog(c);
+	if (r == 0) {
+		if (c->failing) {
+			log_warn("csv: writing to %s again; %llu rows were dropped while it failed",
+				 c->path, (unsigned long long)(c->rows_dropped - c->rows_dropped_reported));
+			c->rows_dropped_reported = c->rows_dropped;
+			c->failing = false;
+		}
+		return;
+	}
+	if (!c->failing) {
+		c->failing = true;
+		c->last_errno = -r;
+		log_warn("csv: cannot write %s: %s; sampling goes on, up to %d KiB of rows are kept in memory and written when space returns, rows beyond that are dropped and counted",
+			 c->path, strerror(-r), CSV_BACKLOG_MAX / 1024);
+	}
+}
+
+void csv_reopen(struct csv_sink *c)
+{
+	int fd = open_path(c);
+	struct stat st;
+
+	if (fd < 0) {
+		if (!c->reopen_pending)
+			log_warn("csv: cannot reopen %s: %s; still writing to the old file, retrying every tick",
+				 c->path, strerror(errno));
+		c->reopen_pending = true;
+		return;
+	}
+	if (c->reopen_pending)
+		log_info("csv: reopened %s", c->path);
+	c->reopen_pending = false;
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = fd;
+	if (fstat(fd, &st) != 0)
+		st.st_size = 0;
+	c->expect_size = st.st_size;
+	if (st.st_size == 0) {
+		/* A fresh file (logrotate's create mode): header first, in front of any backlog. */
+		char hdr[2048];
+		size_t hn = csv_header(hdr, sizeof hdr);
+
+		if (write_whole(c, hdr, hn) != 0 && hn <= CSV_BACKLOG_MAX - c->backlog_len) {
+			memmove(c->backlog + hn, c->backlog, c->backlog_len);
+			memcpy(c->backlog, hdr, hn);
+			c->backlog_len += hn;
+		}
+	}
+	/* Rows of the old file are not repeated in the new one. */
+	c->recent_len = 0;
+	c->recent_batches = 0;
+}
+
+void csv_close(struct csv_sink *c)
+{
+	if (c->fd >= 0) {
+		if (flush_backlog(c) != 0 && c->backlog_len)
+			c->rows_dropped += count_rows(c->backlog, c->backlog_len);
+		close(c->fd);
+	}
+	c->fd = -1;
+	free(c->batch);
+	free(c->backlog);
+	free(c->recent);
+	c->batch = c->backlog = c->recent = NULL;
+}

@@ -1,0 +1,87 @@
+/*
+ * sink_csv.h - the per-tick CSV file of `gputel collect`.
+ *
+ * One file per run, gpu_telemetry_<UTC yyyymmddThhmmssZ>.csv, one row per
+ * GPU per tick (one host-only row when there is no GPU), the guide's 14
+ * columns first and in its order, then the rest (docs/csv.md).
+ *
+ * Durability rules, each of which a test holds it to:
+ *   - a tick's rows go out in a single write(2) on an O_APPEND descriptor;
+ *     a short write is cut back, so a row on disk is never torn;
+ *   - a write that fails (full disk, EFBIG, I/O error) keeps the rows in a
+ *     bounded in-memory backlog and retries every tick; rows beyond it are
+ *     dropped and counted, the failure is logged once, recovery once more;
+ *   - csv_reopen() (SIGHUP/SIGUSR1, logrotate's create mode) reopens the
+ *     path, writing a header into a new file;
+ *   - a file truncated under us (copytruncate) gets a header again and the
+ *     rows of the last moments before the truncation are written again, so
+ *     none falls into logrotate's copy/truncate gap (dedupe on seq+gpu_index).
+ */
+#ifndef GPUTEL_SINK_CSV_H
+#define GPUTEL_SINK_CSV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "snapshot.h"
+
+#define CSV_BATCH_MAX (GPUTEL_MAX_GPUS * 1024)   /* one tick's rows */
+#define CSV_BACKLOG_MAX (1024 * 1024)             /* rows kept while writes fail */
+#define CSV_RECENT_MAX (256 * 1024)               /* rows re-sent after a truncation */
+#define CSV_RECENT_BATCHES 256
+
+struct csv_sink {
+	char path[4096];
+	int fd;
+	off_t expect_size;        /* where our last write ended: less means truncated */
+	bool reopen_pending;      /* a reopen failed: try again next tick */
+	bool failing;             /* writes are failing: logged once */
+	char *batch;              /* this tick's rows */
+	char *backlog;            /* rows not yet on disk, whole rows only */
+	size_t backlog_len;
+	char *recent;             /* the last rows that reached the file */
+	size_t recent_len;
+	size_t recent_ends[CSV_RECENT_BATCHES]; /* end offset of each batch in recent */
+	unsigned int recent_batches;
+	uint64_t rows_written;
+	uint64_t rows_dropped;
+	uint64_t rows_dropped_reported;
+	int last_errno;
+};
+
+/*
+ * Creates dir/gpu_telemetry_<start>.csv with its header.  Returns 0, or
+ * -errno with err filled (one line naming the directory and the fix).
+ */
+int csv_open(struct csv_sink *c, const char *dir, time_t start, char *err, size_t errlen);
+
+/* Formats snap's rows and writes them (see the rules above). */
+void csv_write(struct csv_sink *c, const struct snapshot *snap);
+
+/* Reopens the path (after logrotate moved the file away). */
+void csv_reopen(struct csv_sink *c);
+
+/* Last attempt to write the backlog, then closes. Frees everything. */
+void csv_close(struct csv_sink *c);
+
+/* ---- pure formatting, exposed for tests and `gputel gpus` ---- */
+
+size_t csv_header(char *buf, size_t cap);
+
+/* Formats every row of snap into buf; returns the length, 0 if it did not fit. */
+size_t csv_format_rows(const struct snapshot *snap, char *buf, size_t cap);
+
+/*
+ * Writes v / div rounded to `decimals` places, using integers only
+ * (81250, 1000, 2 → "81.25").  Returns the length written.
+ */
+size_t csv_fmt_scaled(char *buf, size_t cap, int64_t v, int64_t div, int decimals);
+
+/* Number of columns, and the name of column i (docs and tests use these). */
+size_t csv_column_count(void);
+const char *csv_column_name(size_t i);
+
+#endif

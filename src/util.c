@@ -1,0 +1,162 @@
+/* util.c - see util.h. */
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int64_t mono_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return timespec_to_ns(&ts);
+}
+
+int64_t timespec_to_ns(const struct timespec *ts)
+{
+	return (int64_t)ts->tv_sec * NS_PER_SEC + ts->tv_nsec;
+}
+
+size_t str_copy(char *dst, const char *src, size_t n)
+{
+	size_t len = strlen(src);
+
+	if (n > 0) {
+		size_t k = len < n - 1 ? len : n - 1;
+		memcpy(dst, src, k);
+		dst[k] = '\0';
+	}
+	return len;
+}
+
+int str_fmt(char *dst, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vsnprintf(dst, n, fmt, ap);
+	va_end(ap);
+	return (r < 0 || (size_t)r >= n) ? -1 : r;
+}
+
+void str_rtrim(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == ' ' || s[n - 1] == '\t' ||
+			 s[n - 1] == '\r'))
+		s[--n] = '\0';
+}
+
+int parse_seconds_ns(const char *s, int64_t min_ns, int64_t max_ns, int64_t *out_ns)
+{
+	int64_t whole = 0, frac_ns = 0, scale = NS_PER_SEC / 10;
+	const char *p = s;
+
+	/* Hand-rolled so that "1e3", "0x10", " 5", "nan" and "-1" are refused. */
+	if (!s || !*s)
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		whole = whole * 10 + (*p - '0');
+		if (whole > INT64_MAX / NS_PER_SEC / 10)
+			return -1;
+	}
+	if (p == s && *p != '.')
+		return -1;
+	if (*p == '.') {
+		p++;
+		if (!(*p >= '0' && *p <= '9') && p - 1 == s)
+			return -1;
+		for (; *p >= '0' && *p <= '9'; p++) {
+			frac_ns += (*p - '0') * scale;
+			scale /= 10;
+		}
+	}
+	if (*p != '\0')
+		return -1;
+	*out_ns = whole * NS_PER_SEC + frac_ns;
+	if (*out_ns < min_ns || *out_ns > max_ns)
+		return -1;
+	return 0;
+}
+
+int parse_int64(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	if (!s || !*s)
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || *end != '\0')
+		return -1;
+	*out = v;
+	return 0;
+}
+
+ssize_t file_read_small(const char *path, char *buf, size_t n)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t r;
+
+	if (fd < 0)
+		return -errno;
+	r = fd_reread(fd, buf, n);
+	close(fd);
+	return r;
+}
+
+ssize_t fd_reread(int fd, char *buf, size_t n)
+{
+	ssize_t r;
+
+	if (n == 0)
+		return -EINVAL;
+	do
+		r = pread(fd, buf, n - 1, 0);
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		buf[0] = '\0';
+		return -errno;
+	}
+	buf[r] = '\0';
+	return r;
+}
+
+int fd_read_int64(int fd, int64_t *out)
+{
+	char buf[32];
+	ssize_t r = fd_reread(fd, buf, sizeof buf);
+
+	if (r < 0)
+		return (int)r;
+	str_rtrim(buf);
+	return parse_int64(buf, out) == 0 ? 0 : -EINVAL;
+}
+
+void fmt_iso8601_ms(char out[32], const struct timespec *ts)
+{
+	struct tm tm;
+	time_t t = ts->tv_sec;
+	size_t n;
+
+	gmtime_r(&t, &tm);
+	n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, 32 - n, ".%03uZ", (unsigned)(ts->tv_nsec / 1000000L) % 1000u);
+}
+
+void fmt_compact_utc(char out[24], time_t t)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, 24, "%Y%m%dT%H%M%SZ", &tm);
+}

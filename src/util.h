@@ -1,0 +1,60 @@
+/*
+ * util.h - small helpers shared by every subsystem: clocks, bounded string
+ * copies, number parsing, and reading small sysfs/procfs files.
+ */
+#ifndef GPUTEL_UTIL_H
+#define GPUTEL_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define NS_PER_SEC 1000000000LL
+
+int64_t mono_now_ns(void);
+int64_t timespec_to_ns(const struct timespec *ts);
+
+/* Copies at most n-1 bytes and always terminates; returns strlen(src). */
+size_t str_copy(char *dst, const char *src, size_t n);
+
+/* snprintf that returns -1 when the result did not fit. */
+int str_fmt(char *dst, size_t n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Trims trailing white space (newlines from sysfs) in place. */
+void str_rtrim(char *s);
+
+/*
+ * Parses a decimal number of seconds ("1", "0.01", "2.5") into
+ * nanoseconds.  Returns 0, or -1 when s is not a plain positive decimal or
+ * lies outside [min_ns, max_ns].
+ */
+int parse_seconds_ns(const char *s, int64_t min_ns, int64_t max_ns, int64_t *out_ns);
+
+/* Parses a whole base-10 integer with nothing after it. Returns 0 or -1. */
+int parse_int64(const char *s, int64_t *out);
+
+/*
+ * Reads a small file into buf (NUL-terminated, at most n-1 bytes).
+ * Returns the byte count or -errno.
+ */
+ssize_t file_read_small(const char *path, char *buf, size_t n);
+
+/*
+ * Re-reads an already open sysfs/procfs file from offset 0 into buf.
+ * Returns the byte count or -errno.
+ */
+ssize_t fd_reread(int fd, char *buf, size_t n);
+
+/* fd_reread() + parse one integer (sysfs attributes). Returns 0 or -errno. */
+int fd_read_int64(int fd, int64_t *out);
+
+/* Formats ts as ISO 8601 UTC with milliseconds: 2026-01-02T03:04:05.678Z. */
+void fmt_iso8601_ms(char out[32], const struct timespec *ts);
+
+/* Formats ts as 20260102T030405Z (file names). */
+void fmt_compact_utc(char out[24], time_t t);
+
+#endif

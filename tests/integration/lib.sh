@@ -1,0 +1,96 @@
+# Shared helpers for the integration tests (sourced, bash).
+# Each test prints TAP lines; every process a test starts is stopped by
+# cleanup, and all files live under a fresh temp directory.
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
+GPUTEL="$BUILD/gputel"
+SIM_LIB="$BUILD/libnvidia-ml-sim.so"
+SIM_LIB_OLD="$BUILD/libnvidia-ml-sim-r418.so"
+FAKE_SMI_DIR="$BUILD/fake-smi"
+SCN="$ROOT/sim/scenarios"
+FIX="$ROOT/tests/fixtures"
+T=$(mktemp -d /tmp/gputel-it.XXXXXX)
+chmod 755 "$T"
+PIDS=()
+N_FAIL=0
+
+cleanup() {
+	local p
+	for p in "${PIDS[@]:-}"; do
+		[ -n "$p" ] && kill "$p" 2>/dev/null
+	done
+	for p in "${PIDS[@]:-}"; do
+		[ -n "$p" ] && wait "$p" 2>/dev/null
+	done
+	grep -qs " $T/" /proc/mounts && umount -l "$T"/* 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+ok() { echo "ok - $*"; }
+not_ok() { echo "not ok - $*"; N_FAIL=$((N_FAIL + 1)); }
+
+# check "description" command...: ok when the command succeeds.
+check() {
+	local d=$1
+	shift
+	if "$@"; then ok "$d"; else not_ok "$d"; fi
+}
+
+# Environment for the simulated driver and a host fixture (intel|amd).
+use_sim() {
+	export GPUTEL_NVML_LIBRARY="$SIM_LIB"
+	export GPUTEL_SIM_GPUS=${1:-2}
+	export GPUTEL_SIM_SCENARIO=${2:-$SCN/steady.scn}
+	use_host "${3:-intel}"
+	unset GPUTEL_GPU_BACKEND GPUTEL_NVIDIA_SMI
+}
+
+use_host() {
+	export GPUTEL_SYSFS_ROOT="$FIX/$1/sys"
+	export GPUTEL_PROCFS_ROOT="$FIX/$1/proc"
+}
+
+# The single CSV file in a directory.
+csv_in() { ls "$1"/gpu_telemetry_*.csv 2>/dev/null | head -n1; }
+
+# Column number (1-based) of a header name in a CSV file.
+col() { head -n1 "$1" | tr ',' '\n' | grep -nx "$2" | cut -d: -f1; }
+
+# Values of one column for the rows where gpu_index == $3 (all rows when empty).
+col_values() {
+	local f=$1 c i
+	c=$(col "$f" "$2")
+	i=$(col "$f" gpu_index)
+	awk -F, -v c="$c" -v i="$i" -v g="${3:-}" 'NR > 1 && (g == "" || $i == g) { print $c }' "$f"
+}
+
+# Data rows whose field count differs from the header's: torn or broken rows.
+bad_rows() {
+	awk -F, 'NR == 1 { n = NF; next } /^timestamp,/ { next } NF != n { bad++ } END { print bad + 0 }' "$@"
+}
+
+# Waits until a file contains a pattern (max $3 seconds, default 10).
+wait_for() {
+	local f=$1 pat=$2 t=${3:-10} i
+	for ((i = 0; i < t * 10; i++)); do
+		grep -qs -- "$pat" "$f" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# Runs gputel collect in the background; sets COLLECT_PID. Args: log-file, collect args...
+start_collect() {
+	local log=$1
+	shift
+	"$GPUTEL" collect "$@" >"$log" 2>&1 &
+	COLLECT_PID=$!
+	PIDS+=("$COLLECT_PID")
+}
+
+finish() {
+	[ "$N_FAIL" -eq 0 ]
+}

@@ -12,15 +12,19 @@ export BUILD
 mode=${1:-all}
 passed=0
 failed=0
+skipped=0
 failures=()
 
 # Counts the TAP lines of one test program's output; a program that fails
 # without printing a "not ok" still counts as one failure.
 count() {
 	local name=$1 out=$2 status=$3
-	local p f
-	p=$(grep -cE '^ok ' <<<"$out")
-	f=$(grep -cE '^not ok ' <<<"$out")
+	local p f s
+	# "# SKIP" lines are neither passes nor failures: they are counted apart.
+	s=$(grep -cE '^(not )?ok .*# SKIP' <<<"$out")
+	p=$(grep -E '^ok ' <<<"$out" | grep -vc '# SKIP')
+	f=$(grep -E '^not ok ' <<<"$out" | grep -vc '# SKIP')
+	skipped=$((skipped + s))
 	if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then
 		f=1
 		echo "not ok - $name exited with status $status"
@@ -89,5 +93,9 @@ esac
 if [ "${#failures[@]}" -gt 0 ]; then
 	echo "# failed: ${failures[*]}"
 fi
-echo "$passed passed, $failed failed"
+if [ "$skipped" -gt 0 ]; then
+	echo "$passed passed, $failed failed, $skipped skipped"
+else
+	echo "$passed passed, $failed failed"
+fi
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

@@ -161,15 +161,21 @@ static const char *missing_required(const struct nvml *n)
 	return NULL;
 }
 
-/* Reads the identity of the device at index i into g. */
-static void read_identity(struct nvml *n, struct nvml_gpu *g, unsigned int i)
+/*
+ * Reads the identity of the device at index i into g.  Returns false when
+ * the UUID could not be read (then "index-N" stands in for it).
+ */
+static bool read_identity(struct nvml *n, struct nvml_gpu *g, unsigned int i)
 {
 	const struct nvml_api *a = &n->api;
+	bool have_uuid = true;
 
 	memset(&g->id, 0, sizeof g->id);
 	g->id.index = i;
-	if (!a->get_uuid || a->get_uuid(g->dev, g->id.uuid, sizeof g->id.uuid) != NVML_SUCCESS)
+	if (!a->get_uuid || a->get_uuid(g->dev, g->id.uuid, sizeof g->id.uuid) != NVML_SUCCESS) {
 		str_fmt(g->id.uuid, sizeof g->id.uuid, "index-%u", i);
+		have_uuid = false;
+	}
 	if (!a->get_name || a->get_name(g->dev, g->id.name, sizeof g->id.name) != NVML_SUCCESS)
 		g->id.name[0] = '\0';
 	if (a->get_pci_v3) {
@@ -188,6 +194,7 @@ static void read_identity(struct nvml *n, struct nvml_gpu *g, unsigned int i)
 			str_copy(g->id.pci_bus_id, legacy, sizeof g->id.pci_bus_id);
 		}
 	}
+	return have_uuid;
 }
 
 /*
@@ -222,7 +229,10 @@ static int enumerate(struct nvml *n, bool rescan, char *why, size_t whylen)
 				log_warn("nvml: gpu %u: cannot get a handle: %s", i, nvml_err(n, r));
 			continue;
 		}
-		read_identity(n, &probe, i);
+		/* On a re-scan a GPU that cannot even say its UUID (still lost)
+		 * must not come back as a new GPU: leave it for the next try. */
+		if (!read_identity(n, &probe, i) && rescan)
+			continue;
 		for (slot = 0; slot < n->n_gpus; slot++)
 			if (strcmp(n->gpu[slot].id.uuid, probe.id.uuid) == 0)
 				break;

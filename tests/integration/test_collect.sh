@@ -46,17 +46,24 @@ check "12 ticks x 8 gpus = 96 rows (got $rows)" test "$rows" -eq 96
 check "no torn or short rows" test "$(bad_rows "$f")" -eq 0
 check "seq runs 1..12 for gpu 3" test "$(col_values "$f" seq 3 | tr '\n' ' ')" = "1 2 3 4 5 6 7 8 9 10 11 12 "
 check "gpu_index covers 0..7 each tick" test "$(col_values "$f" gpu_index | sort -u | tr '\n' ' ')" = "0 1 2 3 4 5 6 7 "
-check "timestamps are ISO 8601 UTC with milliseconds" bash -c "
-	awk -F, 'NR > 1 && \$1 !~ /^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z\$/ { bad++ } END { exit bad > 0 }' '$f'"
+check "timestamps are ISO 8601 UTC with milliseconds" test "$(tail -n +2 "$f" | cut -d, -f1 | grep -cvE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$')" -eq 0
 check "uuids are distinct per gpu" test "$(col_values "$f" gpu_uuid | sort -u | wc -l)" -eq 8
 check "backend column says nvml" test "$(col_values "$f" backend | sort -u)" = "nvml"
-for c in power_draw_w temperature_c util_gpu_percent memory_used_mb memory_total_mb energy_j sm_clock_mhz cpu_pkg_temp_c cpu_core_max_c t_sensor_temp_c chipset_temp_c vrm_temp_c cpu_util_percent host_mem_used_mb; do
+for c in power_draw_w temperature_c util_gpu_percent memory_used_mb memory_total_mb energy_j sm_clock_mhz cpu_pkg_temp_c cpu_core_max_c t_sensor_temp_c chipset_temp_c vrm_temp_c host_mem_used_mb; do
 	check "column $c is filled on every row" test "$(col_values "$f" $c | grep -c '^$')" -eq 0
 done
 check "cpu_pkg_temp_c comes from coretemp Package id 0 (fixture value)" test "$(col_values "$f" cpu_pkg_temp_c 0 | sort -u)" = "$(awk '{ printf "%.1f", $1 / 1000 }' "$(grep -l 'Package id 0' "$FIX"/intel/sys/class/hwmon/*/temp*_label | sed 's/_label$/_input/')")"
 decreases=$(col_values "$f" energy_j 0 | awk 'NR > 1 && $1 < p { bad++ } { p = $1 } END { print bad + 0 }')
 check "energy_j never decreases for gpu 0" test "$decreases" -eq 0
 check "summary line counts 96 rows and 0 dropped" grep -q "12 ticks (0 skipped); 96 rows in $f, 0 dropped" "$T/collect.log"
+
+# The fixture's /proc/stat never moves, so CPU utilisation is measured on this machine's /proc.
+out3="$T/realproc"
+mkdir -p "$out3"
+GPUTEL_PROCFS_ROOT=/proc "$GPUTEL" collect --out-dir "$out3" --interval 0.2 --duration 1 >/dev/null 2>&1
+f3=$(csv_in "$out3")
+check "cpu_util_percent is a percentage on every tick after the first (real /proc)" test "$(col_values "$f3" cpu_util_percent 0 | tail -n +2 | grep -cvE '^[0-9]+\.[0-9]{2}$')" -eq 0
+check "with a static /proc/stat, cpu_util_percent is empty, not 0" test -z "$(col_values "$f" cpu_util_percent | sort -u)"
 
 # No GPU backend at all: host rows keep coming, one per tick.
 out2="$T/nogpu"

@@ -6,7 +6,10 @@
 
 use_host intel
 unset GPUTEL_NVML_LIBRARY GPUTEL_NVIDIA_SMI
-export PATH="$FAKE_SMI_DIR:$PATH"
+# A private copy, so that the leftover-process check below sees only ours.
+mkdir -p "$T/bin"
+cp "$FAKE_SMI_DIR/nvidia-smi" "$T/bin/nvidia-smi"
+export PATH="$T/bin:$PATH"
 export GPUTEL_SIM_GPUS=3 GPUTEL_SIM_SCENARIO="$SCN/steady.scn"
 # Where a real driver is installed, NVML would (rightly) win: pin the fallback.
 if ldconfig -p 2>/dev/null | grep -q 'libnvidia-ml.so.1 '; then
@@ -68,7 +71,7 @@ check "a dying nvidia-smi child: collect exits 0" test "$rc" -eq 0
 check "a dying nvidia-smi child is restarted (started $starts times)" test "$starts" -ge 2
 check "a dying child: every tick still has its rows" test "$(($(wc -l <"$f") - 1))" -eq 75
 check "a dying child: values come back after a restart" test "$(col_values "$f" power_draw_w 0 | sed -n '9,$p' | grep -c .)" -ge 1
-check "no nvidia-smi child is left running" bash -c "! pgrep -f '$FAKE_SMI_DIR/nvidia-smi' >/dev/null"
+check "no nvidia-smi child is left running" bash -c "! pgrep -f '$T/bin/nvidia-sm[i]' >/dev/null"
 
 # A GPUTEL_NVIDIA_SMI that does not exist is a configuration error.
 GPUTEL_GPU_BACKEND=nvidia-smi GPUTEL_NVIDIA_SMI="$T/nope" "$GPUTEL" gpus >/dev/null 2>"$T/err"

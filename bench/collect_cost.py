@@ -9,7 +9,7 @@ each, and reports medians.  Per run it records:
     start-up included;
   - the steady-state CPU per tick that gputel measures with
     CLOCK_PROCESS_CPUTIME_ID over ticks 2..N (start-up excluded);
-  - peak RSS (wait4's ru_maxrss);
+  - peak RSS (VmHWM, as gputel reports it at exit);
   - tick lateness p50/p99/max (wake-up time minus due time, from gputel's
     closing line).
 The peer: the fake nvidia-smi (same scenario, 8 GPUs) started once per tick
@@ -78,7 +78,9 @@ def gputel_run(fixture, interval, duration):
         "late_max_us": int(m.group(7)),
         "cpu_per_tick_steady_us": float(m.group(8)),
         "cpu_per_tick_total_us": cpu_total_us / ticks,
-        "peak_rss_kib": ru.ru_maxrss,
+        # gputel's own VmHWM: wait4's ru_maxrss would include the pages of
+        # this Python process, which the child had until its exec.
+        "peak_rss_kib": int(m.group(9)),
     }
 
 
@@ -92,6 +94,13 @@ def smi_run(ticks):
             "wall_per_tick_us": wall * 1e6 / ticks}
 
 
+def floor_run(interval, ticks):
+    """CPU per tick of an empty timerfd loop at the same interval (bench/tick_floor.c)."""
+    r = subprocess.run([os.path.join(BUILD, "bench", "tick_floor"), str(int(interval * 1e9)),
+                        str(ticks)], capture_output=True, text=True, check=True)
+    return float(r.stdout)
+
+
 def med(runs, key):
     return statistics.median(r[key] for r in runs)
 
@@ -100,7 +109,10 @@ def main():
     quick = "--quick" in sys.argv
     reps = int(os.environ.get("BENCH_REPS", "1" if quick else "3"))
     configs = [(1, 6 if quick else 60), (0.01, 2 if quick else 10)]
-    results = {"reps": reps, "gputel": {}, "nvidia_smi_per_tick": []}
+    results = {"reps": reps, "gputel": {}, "nvidia_smi_per_tick": [], "floor": {}}
+    for interval, duration in configs:
+        ticks = min(int(duration / interval), 10 if interval >= 1 else 1000)
+        results["floor"][interval] = [floor_run(interval, ticks) for _ in range(reps)]
     for fixture in ("intel", "amd"):
         for interval, duration in configs:
             runs = [gputel_run(fixture, interval, duration) for _ in range(reps)]
@@ -110,11 +122,13 @@ def main():
     smi_cpu = med(results["nvidia_smi_per_tick"], "cpu_per_tick_us")
     smi_wall = med(results["nvidia_smi_per_tick"], "wall_per_tick_us")
     print(f"gputel collect, 8 simulated GPUs, medians of {reps} runs\n")
-    print("| host fixture, interval x duration | ticks | CPU/tick steady (µs) | "
+    print("| host fixture, interval x duration | ticks | CPU/tick steady (µs) | empty-tick floor (µs) | "
           "CPU/tick incl. start-up (µs) | peak RSS (KiB) | lateness p50 / p99 / max (µs) | skipped |")
-    print("|---|---|---|---|---|---|---|")
-    for name, runs in results["gputel"].items():
+    print("|---|---|---|---|---|---|---|---|")
+    for (name, runs), (interval, _) in zip(results["gputel"].items(), configs * 2):
+        floor = statistics.median(results["floor"][interval])
         print(f"| {name} | {med(runs, 'ticks'):.0f} | {med(runs, 'cpu_per_tick_steady_us'):.1f} | "
+              f"{floor:.1f} | "
               f"{med(runs, 'cpu_per_tick_total_us'):.1f} | {med(runs, 'peak_rss_kib'):.0f} | "
               f"{med(runs, 'late_p50_us'):.0f} / {med(runs, 'late_p99_us'):.0f} / "
               f"{med(runs, 'late_max_us'):.0f} | {med(runs, 'skipped'):.0f} |")
@@ -123,6 +137,7 @@ def main():
     for name, runs in results["gputel"].items():
         print(f"- {name}: the per-tick nvidia-smi spawn costs "
               f"{smi_cpu / med(runs, 'cpu_per_tick_steady_us'):.0f}x gputel's steady CPU per tick")
+    results["floor"] = {str(k): v for k, v in results["floor"].items()}
     with open(os.path.join(BUILD, "bench-collect.json"), "w") as f:
         json.dump(results, f, indent=1)
     print(f"\nraw figures: {os.path.join(BUILD, 'bench-collect.json')}")

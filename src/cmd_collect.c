@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -112,14 +113,47 @@ static int check_out_dir(const char *dir)
 	return 0;
 }
 
-static void summarise(const struct sampler *s, const struct csv_sink *c)
+static int64_t process_cpu_ns(void)
 {
-	log_info("collect: stopped after %llu ticks (%llu skipped); %llu rows in %s, %llu dropped; tick lateness p50 %lld us, p99 %lld us, max %lld us",
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return timespec_to_ns(&ts);
+}
+
+/*
+ * Peak resident memory of this program in KiB, from VmHWM.  getrusage's
+ * ru_maxrss would also count the pages of the parent we were forked from
+ * (the high-water mark survives exec), which says nothing about gputel.
+ */
+static long peak_rss_kib(void)
+{
+	char buf[4096], *p;
+	long kib = -1;
+
+	if (file_read_small("/proc/self/status", buf, sizeof buf) > 0 &&
+	    (p = strstr(buf, "\nVmHWM:")) != NULL)
+		kib = strtol(p + 7, NULL, 10);
+	return kib;
+}
+
+/*
+ * The closing line: what was written and lost, how punctual the ticks
+ * were, and what they cost (CPU per tick after the first, which carries the
+ * start-up; bench/ reads these figures).
+ */
+static void summarise(const struct sampler *s, const struct csv_sink *c, int64_t loop_cpu_ns)
+{
+	uint64_t loop_ticks = s->stats.ticks > 1 ? s->stats.ticks - 1 : 0;
+
+	log_info("collect: stopped after %llu ticks (%llu skipped); %llu rows in %s, %llu dropped; tick lateness p50 %lld us, p99 %lld us, max %lld us; cpu per tick %.1f us, peak rss %ld KiB",
 		 (unsigned long long)s->stats.ticks, (unsigned long long)s->stats.missed,
 		 (unsigned long long)c->rows_written, c->path, (unsigned long long)c->rows_dropped,
 		 (long long)sampler_late_percentile_ns(&s->stats, 50) / 1000,
 		 (long long)sampler_late_percentile_ns(&s->stats, 99) / 1000,
-		 (long long)s->stats.late_max_ns / 1000);
+		 (long long)s->stats.late_max_ns / 1000,
+		 loop_ticks ? (double)loop_cpu_ns / (double)loop_ticks / 1000.0 : 0.0,
+		 peak_rss_kib());
 }
 
 int cmd_collect(int argc, char **argv)
@@ -133,6 +167,7 @@ int cmd_collect(int argc, char **argv)
 	sigset_t mask;
 	int r, sfd, tfd, ep = -1, rc = 0;
 	uint64_t last_tick = 0;
+	int64_t loop_cpu_ns = 0;
 	bool stop = false;
 
 	r = parse_args(argc, argv, &a);
@@ -183,6 +218,7 @@ int cmd_collect(int argc, char **argv)
 		goto out;
 	}
 	csv_write(&csv, &snap);
+	loop_cpu_ns = process_cpu_ns();
 	{
 		struct epoll_event ev = { .events = EPOLLIN, .data.fd = tfd };
 
@@ -221,9 +257,10 @@ int cmd_collect(int argc, char **argv)
 			}
 		}
 	}
+	loop_cpu_ns = process_cpu_ns() - loop_cpu_ns;
 out:
 	csv_close(&csv);
-	summarise(&sampler, &csv);
+	summarise(&sampler, &csv, loop_cpu_ns);
 	if (csv.rows_dropped && rc == 0)
 		rc = 1;
 	sampler_close(&sampler);

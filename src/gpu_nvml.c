@@ -32,6 +32,16 @@
 #define FAIL_STREAK_DOWN 3          /* ticks of all-error before a GPU counts as down */
 #define BACKOFF_MIN_NS (1 * NS_PER_SEC)
 #define BACKOFF_MAX_NS (60 * NS_PER_SEC)
+/* A field the GPU said it does not support is asked again after this long. */
+#define UNSUPPORTED_RECHECK_NS (60 * NS_PER_SEC)
+/*
+ * The energy counter is an RPC to the GPU's firmware on some GPUs (about
+ * 3 ms of CPU per read on an H100 with R580, against ~1 µs for power):
+ * when a read takes longer than ENERGY_SLOW_NS it is read every
+ * ENERGY_SLOW_PERIOD_NS and its last value is held in between.
+ */
+#define ENERGY_SLOW_NS (1000 * 1000)
+#define ENERGY_SLOW_PERIOD_NS (10 * NS_PER_SEC)
 
 typedef unsigned long long ull;
 
@@ -113,6 +123,11 @@ struct nvml_gpu {
 	int64_t retry_at_ns;      /* when down: next re-acquire attempt */
 	int64_t backoff_ns;
 	bool said_down;
+	/* Per field: do not query before this time; until then report held_*. */
+	int64_t next_read_ns[GPU_F__COUNT];
+	int64_t held_val[GPU_F__COUNT];
+	uint8_t held_st[GPU_F__COUNT];
+	bool energy_slow;
 };
 
 struct nvml {
@@ -354,21 +369,80 @@ static int classify(struct tick *t, nvmlReturn_t r)
 	return VAL_ERROR;
 }
 
-/* Records one query's result into field f of out; skipped once the GPU is lost. */
+/*
+ * Records one query's result into field f of out.  Skipped once the GPU is
+ * lost, and while the field is resting (unsupported lately, or a slow
+ * counter between reads): then its last answer is repeated.
+ */
 #define QUERY(f, fn, args, value)                                     \
 	do {                                                          \
 		int st_ = VAL_UNSUPPORTED;                            \
 		if (t.lost)                                           \
 			break;                                        \
+		if (now < g->next_read_ns[f]) {                       \
+			out->st[f] = g->held_st[f];                   \
+			out->val[f] = g->held_val[f];                 \
+			break;                                        \
+		}                                                     \
 		if (a->fn)                                            \
 			st_ = classify(&t, a->fn args);               \
 		out->st[f] = (uint8_t)st_;                            \
 		if (st_ == VAL_OK)                                    \
 			out->val[f] = (int64_t)(value);               \
+		rest_if_unsupported(g, f, out, now);                  \
 	} while (0)
 
+static void rest_if_unsupported(struct nvml_gpu *g, int f, const struct gpu_reading *out,
+				int64_t now)
+{
+	if (out->st[f] != VAL_UNSUPPORTED)
+		return;
+	g->next_read_ns[f] = now + UNSUPPORTED_RECHECK_NS;
+	g->held_st[f] = VAL_UNSUPPORTED;
+}
+
+/* Reads the energy counter, every tick or, where that is costly, every 10 s. */
+static void query_energy(const struct nvml_api *a, struct nvml_gpu *g, struct gpu_reading *out,
+			 struct tick *tp, int64_t now)
+{
+	const int f = GPU_F_ENERGY_MJ;
+	ull mj = 0;
+	int64_t took;
+	int st;
+
+	if (tp->lost)
+		return;
+	if (now < g->next_read_ns[f]) {
+		out->st[f] = g->held_st[f];
+		out->val[f] = g->held_val[f];
+		return;
+	}
+	if (!a->get_energy) {
+		out->st[f] = VAL_UNSUPPORTED;
+		return;
+	}
+	took = mono_now_ns();
+	st = classify(tp, a->get_energy(g->dev, &mj));
+	took = mono_now_ns() - took;
+	out->st[f] = (uint8_t)st;
+	out->val[f] = (int64_t)mj;
+	rest_if_unsupported(g, f, out, now);
+	if (st != VAL_OK)
+		return;
+	if (took > ENERGY_SLOW_NS && !g->energy_slow) {
+		g->energy_slow = true;
+		log_info("nvml: gpu %u: reading the energy counter takes %.1f ms on this driver; reading it every %llds and repeating the last value in between",
+			 g->id.index, (double)took / 1e6, (long long)(ENERGY_SLOW_PERIOD_NS / NS_PER_SEC));
+	}
+	if (g->energy_slow) {
+		g->next_read_ns[f] = now + ENERGY_SLOW_PERIOD_NS;
+		g->held_st[f] = VAL_OK;
+		g->held_val[f] = (int64_t)mj;
+	}
+}
+
 static void sample_gpu(struct nvml *n, struct nvml_gpu *g, struct gpu_reading *out,
-		       struct tick *tp)
+		       struct tick *tp, int64_t now)
 {
 	const struct nvml_api *a = &n->api;
 	nvmlDevice_t d = g->dev;
@@ -421,7 +495,7 @@ static void sample_gpu(struct nvml *n, struct nvml_gpu *g, struct gpu_reading *o
 
 	QUERY(GPU_F_POWER_MW, get_power_usage, (d, &u), u);
 	QUERY(GPU_F_POWER_LIMIT_MW, get_power_limit, (d, &u), u);
-	QUERY(GPU_F_ENERGY_MJ, get_energy, (d, &ull_v), ull_v);
+	query_energy(a, g, out, &t, now);
 	QUERY(GPU_F_CLOCK_SM_MHZ, get_clock, (d, NVML_CLOCK_SM, &u), u);
 	QUERY(GPU_F_CLOCK_MEM_MHZ, get_clock, (d, NVML_CLOCK_MEM, &u), u);
 	QUERY(GPU_F_FAN_PCT, get_fan, (d, &u), u);
@@ -522,7 +596,7 @@ static void nvml_sample(void *state, struct snapshot *snap)
 			out->id = g->id;
 		}
 		tried++;
-		sample_gpu(n, g, out, &t);
+		sample_gpu(n, g, out, &t, start);
 		if (t.driver_gone)
 			gone++;
 		if (t.lost) {
@@ -536,8 +610,11 @@ static void nvml_sample(void *state, struct snapshot *snap)
 			}
 		} else {
 			g->fail_streak = 0;
-			if (g->health == GPU_HEALTH_DOWN)
+			if (g->health == GPU_HEALTH_DOWN) {
 				log_info("nvml: gpu %u (%s) is back", g->id.index, g->id.uuid);
+				/* A reset GPU may answer differently: ask everything again. */
+				memset(g->next_read_ns, 0, sizeof g->next_read_ns);
+			}
 			g->health = GPU_HEALTH_UP;
 			g->backoff_ns = BACKOFF_MIN_NS;
 		}

@@ -359,22 +359,29 @@ static bool backlog_add(struct csv_sink *c, const char *p, size_t n)
 	return true;
 }
 
-/* Remembers rows that reached the file, oldest batches dropped first. */
+/*
+ * Remembers rows that reached the file.  When full, the oldest batches go
+ * until half the space is free, in one memmove: shifting the buffer on
+ * every tick would cost more than the rest of the tick.
+ */
 static void recent_add(struct csv_sink *c, const char *p, size_t n)
 {
-	if (n > CSV_RECENT_MAX)
+	if (n > CSV_RECENT_MAX / 2)
 		return;
-	while (c->recent_batches > 0 &&
-	       (c->recent_len + n > CSV_RECENT_MAX || c->recent_batches == CSV_RECENT_BATCHES)) {
-		size_t drop = c->recent_ends[0];
+	if (c->recent_len + n > CSV_RECENT_MAX || c->recent_batches == CSV_RECENT_BATCHES) {
+		unsigned int k = 0;
+		size_t drop;
 
+		while (k < c->recent_batches &&
+		       (c->recent_len - c->recent_ends[k] + n > CSV_RECENT_MAX / 2 ||
+			c->recent_batches - k > CSV_RECENT_BATCHES / 2))
+			k++;
+		drop = k ? c->recent_ends[k - 1] : 0;
 		memmove(c->recent, c->recent + drop, c->recent_len - drop);
 		c->recent_len -= drop;
-		memmove(c->recent_ends, c->recent_ends + 1,
-			(c->recent_batches - 1) * sizeof c->recent_ends[0]);
-		c->recent_batches--;
+		c->recent_batches -= k;
 		for (unsigned int i = 0; i < c->recent_batches; i++)
-			c->recent_ends[i] -= drop;
+			c->recent_ends[i] = c->recent_ends[i + k] - drop;
 	}
 	memcpy(c->recent + c->recent_len, p, n);
 	c->recent_len += n;
@@ -382,8 +389,9 @@ static void recent_add(struct csv_sink *c, const char *p, size_t n)
 }
 
 /*
- * One write(2) of whole rows.  A short write is cut back off the file so
- * no torn row stays behind.  Returns 0 or -errno.
+ * One write(2) of whole rows at the end of the file, which c->expect_size
+ * tracks.  A short write is cut back off the file so no torn row stays
+ * behind.  Returns 0 or -errno.
  */
 static int write_whole(struct csv_sink *c, const char *p, size_t n)
 {
@@ -395,18 +403,14 @@ static int write_whole(struct csv_sink *c, const char *p, size_t n)
 		w = write(c->fd, p, n);
 	while (w < 0 && errno == EINTR);
 	if (w == (ssize_t)n) {
-		off_t end = lseek(c->fd, 0, SEEK_CUR);
-
-		c->expect_size = end;
+		c->expect_size += (off_t)n;
 		return 0;
 	}
 	if (w < 0)
 		return -errno;
-	/* Partial: cut the torn tail so the file ends on a row boundary. */
-	off_t end = lseek(c->fd, 0, SEEK_CUR);
-
-	if (end >= w && ftruncate(c->fd, end - w) == 0)
-		c->expect_size = end - w;
+	/* Partial: the file ended at expect_size before this write. */
+	if (ftruncate(c->fd, c->expect_size) != 0)
+		log_warn("csv: cannot cut a partial row off %s: %s", c->path, strerror(errno));
 	return -ENOSPC;
 }
 
@@ -465,10 +469,13 @@ static int flush_backlog(struct csv_sink *c)
 		return -EBADF;
 	/* A truncated file (copytruncate) needs its header and the rows that may
 	 * have fallen between logrotate's copy and its truncate. */
-	if (fstat(c->fd, &st) == 0 && st.st_size < c->expect_size) {
+	if (fstat(c->fd, &st) != 0)
+		return -errno;
+	if (st.st_size < c->expect_size) {
 		char hdr[2048];
 		size_t hn = csv_header(hdr, sizeof hdr);
 
+		c->expect_size = st.st_size;
 		log_info("csv: %s was truncated (copytruncate); writing the header and the last %u ticks again",
 			 c->path, c->recent_batches);
 		r = write_whole(c, hdr, hn);
@@ -477,6 +484,8 @@ static int flush_backlog(struct csv_sink *c)
 		if (r != 0)
 			return r;
 	}
+	/* Where O_APPEND will put the rows (more than we wrote if someone else appends). */
+	c->expect_size = st.st_size > c->expect_size ? st.st_size : c->expect_size;
 	r = write_whole(c, c->backlog, c->backlog_len);
 	if (r != 0)
 		return r;

@@ -148,6 +148,7 @@ static int g_gpus;
 static bool g_has_epoch;
 static double g_epoch;
 static struct timespec g_t0;
+static unsigned g_gen; /* g_init_mu: bumped by every load of a scenario */
 static bool g_t0_set;
 static struct nvmlDevice_st g_dev[SCN_MAX_GPUS];
 static char g_uuid[SCN_MAX_GPUS][SCN_UUID_MAX];
@@ -239,6 +240,37 @@ static int dev_index(nvmlDevice_t d)
 }
 
 /*
+ * The per-call gate (latency, lost, unsupported=, error=) only changes at
+ * keyframes, yet every one of the ~20 queries a GPU gets per tick would
+ * evaluate four timelines for it: then the simulator, not gputel, would be
+ * the cost the benchmarks measure.  Each thread keeps a GPU's gate for
+ * 1 ms of scenario time.
+ */
+struct gate {
+	unsigned gen; /* g_gen it was computed under; 0: never */
+	double t;
+	double latency_ms;
+	bool lost;
+	uint64_t unsupported, error;
+};
+static __thread struct gate t_gate[SCN_MAX_GPUS];
+
+static const struct gate *gate_at(const struct call *c)
+{
+	struct gate *g = &t_gate[c->gpu];
+
+	if (g->gen != g_gen || c->t < g->t || c->t - g->t >= 0.001) {
+		g->gen = g_gen;
+		g->t = c->t;
+		g->latency_ms = scn_value(c->s, c->gpu, SCN_LATENCY_MS, c->t);
+		g->lost = scn_lost(c->s, c->gpu, c->t);
+		g->unsupported = (uint64_t)scn_value(c->s, c->gpu, SCN_UNSUPPORTED, c->t);
+		g->error = (uint64_t)scn_value(c->s, c->gpu, SCN_ERROR, c->t);
+	}
+	return g;
+}
+
+/*
  * The shared front half of every device query, in NVML's order: library
  * state, the handle and output pointer, the simulated latency, a lost GPU,
  * then the scenario's unsupported=/error= for field (or none when < 0).
@@ -248,6 +280,7 @@ static nvmlReturn_t dev_enter(struct call *c, enum scn_fn fn, nvmlDevice_t d, co
 			      int field)
 {
 	nvmlReturn_t rc = enter(c, fn);
+	const struct gate *gate;
 	double ms;
 
 	if (rc != NVML_SUCCESS)
@@ -256,7 +289,8 @@ static nvmlReturn_t dev_enter(struct call *c, enum scn_fn fn, nvmlDevice_t d, co
 	if (c->gpu < 0 || !arg)
 		return NVML_ERROR_INVALID_ARGUMENT;
 	c->t = sim_now();
-	ms = scn_value(c->s, c->gpu, SCN_LATENCY_MS, c->t);
+	gate = gate_at(c);
+	ms = gate->latency_ms;
 	if (ms > 0) {
 		leave(c, NVML_SUCCESS);
 		sleep_ns((int64_t)(ms * 1e6));
@@ -266,20 +300,17 @@ static nvmlReturn_t dev_enter(struct call *c, enum scn_fn fn, nvmlDevice_t d, co
 		if (c->gpu >= g_gpus)
 			return NVML_ERROR_INVALID_ARGUMENT;
 		c->t = sim_now();
+		gate = gate_at(c);
 	}
-	if (scn_lost(c->s, c->gpu, c->t))
+	if (gate->lost)
 		return NVML_ERROR_GPU_IS_LOST;
+	if (field >= (int)SCN_F_COUNT)
+		return NVML_ERROR_NOT_SUPPORTED;
 	if (field >= 0) {
-		switch (scn_status(c->s, c->gpu, (enum scn_field)field, c->t)) {
-		case SCN_ST_UNSUPPORTED:
+		if (gate->unsupported & (1ULL << field))
 			return NVML_ERROR_NOT_SUPPORTED;
-		case SCN_ST_ERROR:
+		if (gate->error & (1ULL << field))
 			return NVML_ERROR_UNKNOWN;
-		case SCN_ST_LOST:
-			return NVML_ERROR_GPU_IS_LOST;
-		case SCN_OK:
-			break;
-		}
 	}
 	return NVML_SUCCESS;
 }
@@ -358,6 +389,7 @@ static nvmlReturn_t sim_init(enum scn_fn fn)
 
 	pthread_rwlock_wrlock(&g_rw);
 	g_scn = s;
+	g_gen++;
 	g_gpus = scn_gpus(s);
 	g_has_epoch = has_epoch;
 	g_epoch = epoch;

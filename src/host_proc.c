@@ -158,6 +158,9 @@ int proc_meminfo_parse(const char *text, struct meminfo *out)
 			continue;
 		v[k] = kb * 1024;
 		seen |= 1u << k;
+		/* MemTotal and MemAvailable lead the file since 3.14: stop there. */
+		if ((seen & (1u << MI_TOTAL)) && (seen & (1u << MI_AVAILABLE)))
+			break;
 	}
 	if (!(seen & (1u << MI_TOTAL)))
 		return -1;

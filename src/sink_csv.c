@@ -27,6 +27,8 @@ enum col_kind {
 	COL_RAPL_STATUS,
 	COL_GPU_SAMPLE_MS,
 	COL_HOST_SAMPLE_MS,
+	COL_GPU_SAMPLE_OK,
+	COL_HOST_SAMPLE_OK,
 };
 
 struct csv_col {
@@ -88,6 +90,8 @@ static const struct csv_col cols[] = {
 	{ COL_RAPL_STATUS, 0, "rapl_status" },
 	{ COL_GPU_SAMPLE_MS, 0, "gpu_sample_ms" },
 	{ COL_HOST_SAMPLE_MS, 0, "host_sample_ms" },
+	{ COL_GPU_SAMPLE_OK, 0, "gpu_sample_ok" },
+	{ COL_HOST_SAMPLE_OK, 0, "host_sample_ok" },
 };
 #undef GPU
 #undef HOST
@@ -156,18 +160,23 @@ static size_t fmt_u64(char *buf, uint64_t v)
 
 size_t csv_fmt_scaled(char *buf, size_t cap, int64_t v, int64_t div, int decimals)
 {
-	static const int64_t pow10[] = { 1, 10, 100, 1000, 10000, 100000, 1000000 };
+	static const uint64_t pow10[] = { 1, 10, 100, 1000, 10000, 100000, 1000000 };
 	char tmp[48];
 	size_t n = 0;
 	bool neg = v < 0;
 	uint64_t mag = neg ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-	uint64_t p = (uint64_t)pow10[decimals];
-	unsigned __int128 scaled;
+	uint64_t p = pow10[decimals], d = (uint64_t)div;
 	uint64_t q;
 
-	/* Round half away from zero: (|v| * 10^d + div/2) / div. */
-	scaled = ((unsigned __int128)mag * p + (uint64_t)div / 2) / (uint64_t)div;
-	q = (uint64_t)scaled;
+	/*
+	 * Round half away from zero: (|v| * 10^d + div/2) / div.  128-bit
+	 * arithmetic only where 64 bits could overflow: its division is a
+	 * library call, and this runs for every cell of every row.
+	 */
+	if (mag <= (UINT64_MAX - d / 2) / p)
+		q = (mag * p + d / 2) / d;
+	else
+		q = (uint64_t)(((unsigned __int128)mag * p + d / 2) / d);
 	if (neg && q != 0)
 		tmp[n++] = '-';
 	n += fmt_u64(tmp + n, q / p);
@@ -175,8 +184,8 @@ size_t csv_fmt_scaled(char *buf, size_t cap, int64_t v, int64_t div, int decimal
 		uint64_t frac = q % p;
 
 		tmp[n++] = '.';
-		for (int d = decimals - 1; d >= 0; d--) {
-			tmp[n + (size_t)d] = (char)('0' + frac % 10);
+		for (int k = decimals - 1; k >= 0; k--) {
+			tmp[n + (size_t)k] = (char)('0' + frac % 10);
 			frac /= 10;
 		}
 		n += (size_t)decimals;
@@ -227,8 +236,19 @@ static void put_field(struct out *o, const struct field_desc *d, int64_t v, uint
 	if (st != VAL_OK)
 		return;
 	if (d->hex) {
-		snprintf(tmp, sizeof tmp, "0x%016llx", (unsigned long long)v);
-		puts_(o, tmp);
+		static const char digits[] = "0123456789abcdef";
+		uint64_t u = (uint64_t)v;
+
+		/* 0x%016llx by hand: snprintf would cost more than the rest of the row. */
+		tmp[0] = '0';
+		tmp[1] = 'x';
+		for (int k = 17; k >= 2; k--, u >>= 4)
+			tmp[k] = digits[u & 0xf];
+		put(o, tmp, 18);
+		return;
+	}
+	if (d->div == 1 && d->decimals == 0 && v >= 0) {
+		put(o, tmp, fmt_u64(tmp, (uint64_t)v));
 		return;
 	}
 	put(o, tmp, csv_fmt_scaled(tmp, sizeof tmp, v, d->div, d->decimals));
@@ -292,6 +312,12 @@ static void put_cell(struct out *o, const struct csv_col *c, const struct snapsh
 	case COL_HOST_SAMPLE_MS:
 		put_scaled(o, snap->host_src.duration_ns, 1000000, 3);
 		break;
+	case COL_GPU_SAMPLE_OK:
+		puts_(o, snap->gpu_src.ok ? "1" : "0");
+		break;
+	case COL_HOST_SAMPLE_OK:
+		puts_(o, snap->host_src.ok ? "1" : "0");
+		break;
 	}
 }
 
@@ -308,22 +334,53 @@ size_t csv_header(char *buf, size_t cap)
 	return o.full ? 0 : o.len;
 }
 
+/* Columns whose cell is the same on every row of a tick. */
+static bool col_is_per_tick(const struct csv_col *c)
+{
+	switch (c->kind) {
+	case COL_GPU_INDEX:
+	case COL_GPU_UUID:
+	case COL_GPU_NAME:
+	case COL_GPU_PCI:
+	case COL_GPU_STATUS:
+	case COL_GPU:
+		return false;
+	default:
+		return true;
+	}
+}
+
 size_t csv_format_rows(const struct snapshot *snap, char *buf, size_t cap)
 {
 	struct out o = { buf, 0, cap, false };
+	/* Per-tick cells are formatted once, then copied into every row. */
+	char tick_cells[1024];
+	struct out t = { tick_cells, 0, sizeof tick_cells, false };
+	uint16_t off[ARRAY_SIZE(cols)], len[ARRAY_SIZE(cols)];
 	char ts[32];
 	int64_t total_mw = 0;
 	bool have_total = system_total_mw(snap, &total_mw);
 	unsigned int rows = snap->n_gpus ? snap->n_gpus : 1;
 
 	fmt_iso8601_ms(ts, &snap->wall);
+	for (size_t i = 0; i < ARRAY_SIZE(cols); i++) {
+		off[i] = (uint16_t)t.len;
+		if (col_is_per_tick(&cols[i]))
+			put_cell(&t, &cols[i], snap, NULL, ts, have_total, total_mw);
+		len[i] = (uint16_t)(t.len - off[i]);
+	}
+	if (t.full)
+		return 0;
 	for (unsigned int r = 0; r < rows; r++) {
 		const struct gpu_reading *g = snap->n_gpus ? &snap->gpu[r] : NULL;
 
 		for (size_t i = 0; i < ARRAY_SIZE(cols); i++) {
 			if (i)
 				put(&o, ",", 1);
-			put_cell(&o, &cols[i], snap, g, ts, have_total, total_mw);
+			if (col_is_per_tick(&cols[i]))
+				put(&o, tick_cells + off[i], len[i]);
+			else
+				put_cell(&o, &cols[i], snap, g, ts, have_total, total_mw);
 		}
 		put(&o, "\n", 1);
 	}
@@ -337,25 +394,17 @@ static int open_path(struct csv_sink *c)
 	return open(c->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 }
 
-/* Data rows in p (a header, which only ever leads a buffer, is not one). */
-static size_t count_rows(const char *p, size_t n)
-{
-	size_t rows = 0;
-
-	for (size_t i = 0; i < n; i++)
-		rows += p[i] == '\n';
-	if (rows && n >= 10 && memcmp(p, "timestamp,", 10) == 0)
-		rows--;
-	return rows;
-}
-
-/* Adds bytes to the backlog; false when it is full (the caller drops them). */
-static bool backlog_add(struct csv_sink *c, const char *p, size_t n)
+/*
+ * Adds bytes holding `rows` data rows to the backlog; false when it is full
+ * (the caller drops them).
+ */
+static bool backlog_add(struct csv_sink *c, const char *p, size_t n, size_t rows)
 {
 	if (n > CSV_BACKLOG_MAX - c->backlog_len)
 		return false;
 	memcpy(c->backlog + c->backlog_len, p, n);
 	c->backlog_len += n;
+	c->backlog_rows += rows;
 	return true;
 }
 
@@ -452,7 +501,7 @@ int csv_open(struct csv_sink *c, const char *dir, time_t start, char *err, size_
 
 		c->expect_size = st.st_size;
 		if (n && write_whole(c, c->batch, n) != 0)
-			backlog_add(c, c->batch, n);
+			backlog_add(c, c->batch, n, 0);
 	}
 	return 0;
 }
@@ -489,15 +538,36 @@ static int flush_backlog(struct csv_sink *c)
 	r = write_whole(c, c->backlog, c->backlog_len);
 	if (r != 0)
 		return r;
-	c->rows_written += count_rows(c->backlog, c->backlog_len);
+	c->rows_written += c->backlog_rows;
 	recent_add(c, c->backlog, c->backlog_len);
 	c->backlog_len = 0;
+	c->backlog_rows = 0;
+	return 0;
+}
+
+/*
+ * The common case, nothing pending: the batch goes straight from where it
+ * was formatted, without a trip through the backlog.  Returns 0 when it is
+ * on disk; otherwise the caller queues it (a truncated file is left to
+ * flush_backlog, which knows what to re-send).
+ */
+static int fast_write(struct csv_sink *c, const char *p, size_t n, size_t rows)
+{
+	struct stat st;
+
+	if (c->fd < 0 || fstat(c->fd, &st) != 0 || st.st_size < c->expect_size)
+		return -1;
+	c->expect_size = st.st_size;
+	if (write_whole(c, p, n) != 0)
+		return -1;
+	c->rows_written += rows;
+	recent_add(c, p, n);
 	return 0;
 }
 
 void csv_write(struct csv_sink *c, const struct snapshot *snap)
 {
-	size_t n;
+	size_t n, rows;
 	int r;
 
 	if (c->reopen_pending)
@@ -505,8 +575,11 @@ void csv_write(struct csv_sink *c, const struct snapshot *snap)
 	n = csv_format_rows(snap, c->batch, CSV_BATCH_MAX);
 	if (n == 0)
 		return;
-	if (!backlog_add(c, c->batch, n)) {
-		c->rows_dropped += count_rows(c->batch, n);
+	rows = snap->n_gpus ? snap->n_gpus : 1;
+	if (c->backlog_len == 0 && !c->failing && fast_write(c, c->batch, n, rows) == 0)
+		return;
+	if (!backlog_add(c, c->batch, n, rows)) {
+		c->rows_dropped += rows;
 		if (!c->failing)
 			log_warn("csv: dropping rows: backlog of %d KiB is full", CSV_BACKLOG_MAX / 1024);
 	}
@@ -568,8 +641,8 @@ void csv_reopen(struct csv_sink *c)
 void csv_close(struct csv_sink *c)
 {
 	if (c->fd >= 0) {
-		if (flush_backlog(c) != 0 && c->backlog_len)
-			c->rows_dropped += count_rows(c->backlog, c->backlog_len);
+		if (flush_backlog(c) != 0)
+			c->rows_dropped += c->backlog_rows;
 		close(c->fd);
 	}
 	c->fd = -1;

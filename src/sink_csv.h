@@ -42,6 +42,7 @@ struct csv_sink {
 	char *batch;              /* this tick's rows */
 	char *backlog;            /* rows not yet on disk, whole rows only */
 	size_t backlog_len;
+	uint64_t backlog_rows;    /* data rows in the backlog (a header is not one) */
 	char *recent;             /* the last rows that reached the file */
 	size_t recent_len;
 	size_t recent_ends[CSV_RECENT_BATCHES]; /* end offset of each batch in recent */

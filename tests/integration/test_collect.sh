@@ -47,6 +47,14 @@ check "no torn or short rows" test "$(bad_rows "$f")" -eq 0
 check "seq runs 1..12 for gpu 3" test "$(col_values "$f" seq 3 | tr '\n' ' ')" = "1 2 3 4 5 6 7 8 9 10 11 12 "
 check "gpu_index covers 0..7 each tick" test "$(col_values "$f" gpu_index | sort -u | tr '\n' ' ')" = "0 1 2 3 4 5 6 7 "
 check "timestamps are ISO 8601 UTC with milliseconds" test "$(tail -n +2 "$f" | cut -d, -f1 | grep -cvE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$')" -eq 0
+check "ticks keep their schedule: tick k starts k x 0.25 s after tick 1 (within 20 ms)" python3 -c '
+import csv, sys, datetime as dt
+rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["gpu_index"] == "0"]
+t = [dt.datetime.strptime(r["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").timestamp() for r in rows]
+worst = max(abs(t[k] - t[0] - (int(rows[k]["seq"]) - 1) * 0.25) for k in range(len(t)))
+sys.exit(worst > 0.02)
+' "$f"
+check "gpu_sample_ok and host_sample_ok are 1 on a healthy run" test "$(col_values "$f" gpu_sample_ok | sort -u)$(col_values "$f" host_sample_ok | sort -u)" = "11"
 check "uuids are distinct per gpu" test "$(col_values "$f" gpu_uuid | sort -u | wc -l)" -eq 8
 check "backend column says nvml" test "$(col_values "$f" backend | sort -u)" = "nvml"
 for c in power_draw_w temperature_c util_gpu_percent memory_used_mb memory_total_mb energy_j sm_clock_mhz cpu_pkg_temp_c cpu_core_max_c t_sensor_temp_c chipset_temp_c vrm_temp_c host_mem_used_mb; do

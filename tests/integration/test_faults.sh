@@ -24,6 +24,7 @@ check "gpu 1 is up again after it recovers" test "$(col_values "$f" gpu_status 1
 check "the other gpus were never down" test "$(col_values "$f" gpu_status 0; col_values "$f" gpu_status 2)" = "$(yes up | head -n 60)"
 empty_power=$(awk -F, -v s="$(col "$f" gpu_status)" -v p="$(col "$f" power_draw_w)" 'NR > 1 && $s == "down" && $p != "" { bad++ } END { print bad + 0 }' "$f")
 check "a down gpu has empty values, never 0" test "$empty_power" -eq 0
+check "gpu_sample_ok is 0 while a gpu is down" test "$(awk -F, -v s="$(col "$f" gpu_status)" -v k="$(col "$f" gpu_sample_ok)" 'NR > 1 && $s == "down" && $k != "0" { bad++ } END { print bad + 0 }' "$f")" -eq 0
 check "the loss is logged once, naming the gpu" test "$(grep -c 'gpu 1 (GPU-.*) is down: gpu is lost' "$T/lost.log")" -eq 1
 check "the recovery is logged" grep -q "gpu 1 (GPU-.*) is back" "$T/lost.log"
 

@@ -28,17 +28,17 @@ unfill() {
 	fi
 }
 
+# Starts collect into a directory of the small disk. Args: log dir interval fsize-limit
+start_on_disk() {
+	mkdir -p "$2"
+	start_collect "$1" --out-dir "$2" --interval "$3"
+	[ "$MODE" = prlimit ] && prlimit --pid "$COLLECT_PID" --fsize="$4"
+	return 0
+}
+
 # 1) A short outage: every row survives (the backlog holds it).
 use_sim 4
-mkdir -p "$disk/a"
-if [ "$MODE" = tmpfs ]; then
-	start_collect "$T/a.log" --out-dir "$disk/a" --interval 0.05
-else
-	"$GPUTEL" collect --out-dir "$disk/a" --interval 0.05 >"$T/a.log" 2>&1 &
-	COLLECT_PID=$!
-	PIDS+=("$COLLECT_PID")
-	prlimit --pid "$COLLECT_PID" --fsize=20000
-fi
+start_on_disk "$T/a.log" "$disk/a" 0.05 20000
 sleep 0.5
 fill
 sleep 1.5
@@ -60,15 +60,7 @@ check "short outage: all rows of $last ticks are in the file ($have rows, $skipp
 # 2) A long outage with many GPUs at 10 ms: the backlog fills, rows are dropped and counted.
 [ "$MODE" = tmpfs ] && rm -f "$disk/a"/*
 use_sim 64
-mkdir -p "$disk/b"
-if [ "$MODE" = tmpfs ]; then
-	start_collect "$T/b.log" --out-dir "$disk/b" --interval 0.01
-else
-	"$GPUTEL" collect --out-dir "$disk/b" --interval 0.01 >"$T/b.log" 2>&1 &
-	COLLECT_PID=$!
-	PIDS+=("$COLLECT_PID")
-	prlimit --pid "$COLLECT_PID" --fsize=200000
-fi
+start_on_disk "$T/b.log" "$disk/b" 0.01 200000
 sleep 0.5
 fill
 sleep 2.5

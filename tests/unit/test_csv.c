@@ -128,6 +128,8 @@ static void fill_snapshot(struct snapshot *s)
 		g->st[GPU_F_ENERGY_MJ] = VAL_ERROR;
 		g->val[GPU_F_ENERGY_MJ] = 0;
 	}
+	s->host_src.ok = 1;
+	s->gpu_src.ok = 0;
 	HOST_SET(&s->host, HOST_F_CPU_PKG_POWER_MW, 45250);
 	HOST_SET(&s->host, HOST_F_DRAM_POWER_MW, 5000);
 	HOST_SET(&s->host, HOST_F_CPU_PKG_TEMP_MC, 51500);
@@ -167,6 +169,8 @@ static void test_rows(void **state)
 	assert_string_equal(cell(buf, 0, col_of("gpu_status")), "up");
 	assert_string_equal(cell(buf, 0, col_of("rapl_status")), "ok");
 	assert_string_equal(cell(buf, 0, col_of("gpu_sample_ms")), "0.081");
+	assert_string_equal(cell(buf, 0, col_of("gpu_sample_ok")), "0");
+	assert_string_equal(cell(buf, 0, col_of("host_sample_ok")), "1");
 	assert_non_null(strstr(buf, "\"NVIDIA \"\"Big\"\", Card\""));
 }
 

@@ -1,6 +1,6 @@
 #!/bin/sh
 # make demo: runs `gputel collect` on 4 simulated GPUs (idle -> load -> idle)
-# with the Intel host fixture for a few seconds, then shows the CSV.
+# with the Intel host fixture's sensors for a few seconds, then shows the CSV.
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -11,7 +11,11 @@ export GPUTEL_NVML_LIBRARY="$PWD/$BUILD/libnvidia-ml-sim.so"
 export GPUTEL_SIM_GPUS=4
 export GPUTEL_SIM_SCENARIO="$PWD/sim/scenarios/idle-load-idle.scn"
 export GPUTEL_SYSFS_ROOT="$PWD/tests/fixtures/intel/sys"
-export GPUTEL_PROCFS_ROOT="$PWD/tests/fixtures/intel/proc"
+# This machine's own /proc: CPU and memory figures that move.
+export GPUTEL_PROCFS_ROOT=/proc
+# Start 7 s into the timeline, so the run sees the idle -> load step at 10 s.
+GPUTEL_SIM_EPOCH=$(($(date +%s) - 7))
+export GPUTEL_SIM_EPOCH
 
 echo "demo: gputel gpus (simulated driver, Intel host fixture)"
 "$BUILD/gputel" gpus
@@ -20,5 +24,6 @@ echo "demo: gputel collect --out-dir $out --interval 1 --duration $seconds"
 "$BUILD/gputel" collect --out-dir "$out" --interval 1 --duration "$seconds"
 csv=$(ls "$out"/gpu_telemetry_*.csv)
 echo
-echo "demo: the CSV is $csv ($(($(wc -l <"$csv") - 1)) rows); its first columns:"
-cut -d, -f1-8,15-20 "$csv" | head -n 9
+echo "demo: the CSV is $csv ($(($(wc -l <"$csv") - 1)) rows); GPU 0's rows, a few columns:"
+awk -F, -v OFS=, 'NR == 1 || $16 == 0 { print $1, $2, $3, $4, $6, $9, $15, $16, $20, $37 }' "$csv"
+echo "demo: every column is described in docs/csv.md"

@@ -595,7 +595,6 @@ void csv_write(struct csv_sink *c, const struct snapshot *snap)
 	}
 	if (!c->failing) {
 		c->failing = true;
-		c->last_errno = -r;
 		log_warn("csv: cannot write %s: %s; sampling goes on, up to %d KiB of rows are kept in memory and written when space returns, rows beyond that are dropped and counted",
 			 c->path, strerror(-r), CSV_BACKLOG_MAX / 1024);
 	}

@@ -50,7 +50,6 @@ struct csv_sink {
 	uint64_t rows_written;
 	uint64_t rows_dropped;
 	uint64_t rows_dropped_reported;
-	int last_errno;
 };
 
 /*

@@ -5,7 +5,7 @@
 set -eu
 
 PACKAGES="gcc make libc6-dev clang libclang-rt-14-dev libcmocka-dev logrotate \
-valgrind time util-linux procps gawk python3"
+valgrind time util-linux procps gawk python3 prometheus"
 
 missing=""
 for p in $PACKAGES; do

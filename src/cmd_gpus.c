@@ -10,16 +10,19 @@
 
 #include "commands.h"
 #include "log.h"
+#include "prom.h"
 #include "sampler.h"
+#include "outbuf.h"
 #include "sink_csv.h"
 #include "util.h"
 
 static const char gpus_usage[] =
-	"usage: gputel gpus [--json]\n"
+	"usage: gputel gpus [--json | --prometheus]\n"
 	"\n"
 	"Shows the GPU backend in use and why, every GPU with its current readings,\n"
 	"and the host sensors (hwmon temperatures, RAPL zones) that were found.\n"
-	"Empty or n/a readings are not supported by the GPU; 'error' means the read failed.\n";
+	"Empty or n/a readings are not supported by the GPU; 'error' means the read failed.\n"
+	"--prometheus prints the metrics as the exporter serves them (docs/metrics.md).\n";
 
 static const char *const state_word[] = {
 	[VAL_ABSENT] = "-", [VAL_OK] = "", [VAL_UNSUPPORTED] = "n/a", [VAL_ERROR] = "error",
@@ -37,7 +40,7 @@ static const char *fmt_field(char *buf, size_t n, const struct field_desc *d, in
 	if (d->hex)
 		snprintf(buf, n, "0x%016llx", (unsigned long long)v);
 	else
-		csv_fmt_scaled(buf, n, v, d->div, d->decimals);
+		fmt_scaled(buf, n, v, d->div, d->decimals);
 	return buf;
 }
 
@@ -200,18 +203,37 @@ static void print_text(struct sampler *s, const struct snapshot *snap)
 	putchar('\n');
 }
 
+static int print_prometheus(struct sampler *s, const struct snapshot *snap)
+{
+	static char buf[1 << 20];
+	struct prom_self self = {
+		.version = GPUTEL_VERSION,
+		.driver_version = s->gpus.backend ? s->gpus.backend->driver_version(s->gpus.state) : "",
+	};
+	size_t n = prom_render(snap, &self, buf, sizeof buf);
+
+	if (n == 0) {
+		log_error("gpus: the metrics do not fit in %zu bytes", sizeof buf);
+		return 1;
+	}
+	fwrite(buf, 1, n, stdout);
+	return 0;
+}
+
 int cmd_gpus(int argc, char **argv)
 {
 	static struct sampler sampler;
 	static struct snapshot snap;
 	struct gpu_options opt = { .interval_ns = NS_PER_SEC };
-	bool json = false;
+	bool json = false, prometheus = false;
 	char err[1024];
 	int r;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json")) {
 			json = true;
+		} else if (!strcmp(argv[i], "--prometheus")) {
+			prometheus = true;
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			fputs(gpus_usage, stdout);
 			return 0;
@@ -219,8 +241,10 @@ int cmd_gpus(int argc, char **argv)
 			return usage_error("gpus", "unknown option '%s'; see 'gputel gpus --help'", argv[i]);
 		}
 	}
-	/* Logs would garble --json on a shared terminal: keep them to problems. */
-	if (json && log_get_level() > LOG_WARN)
+	if (json && prometheus)
+		return usage_error("gpus", "--json and --prometheus exclude each other; pick one");
+	/* Logs would garble machine-read output on a shared terminal: keep them to problems. */
+	if ((json || prometheus) && log_get_level() > LOG_WARN)
 		log_set_level(LOG_WARN);
 	r = sampler_open(&sampler, &opt, err, sizeof err);
 	if (r != 0) {
@@ -231,10 +255,12 @@ int cmd_gpus(int argc, char **argv)
 	nanosleep(&(struct timespec){ .tv_nsec = 250 * 1000 * 1000 }, NULL);
 	sampler.seq = 1;
 	sampler_take(&sampler, &snap);
-	if (json)
+	if (prometheus)
+		r = print_prometheus(&sampler, &snap);
+	else if (json)
 		print_json(&sampler, &snap);
 	else
 		print_text(&sampler, &snap);
 	sampler_close(&sampler);
-	return 0;
+	return r;
 }

@@ -10,6 +10,10 @@
 
 #define EXIT_USAGE 2
 
+#ifndef GPUTEL_VERSION
+#define GPUTEL_VERSION "0.1.0"
+#endif
+
 int cmd_collect(int argc, char **argv);
 int cmd_gpus(int argc, char **argv);
 

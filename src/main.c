@@ -8,10 +8,6 @@
 #include "log.h"
 #include "util.h"
 
-#ifndef GPUTEL_VERSION
-#define GPUTEL_VERSION "0.1.0"
-#endif
-
 static const struct command {
 	const char *name;
 	int (*run)(int argc, char **argv);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "outbuf.h"
 #include "util.h"
 
 enum col_kind {
@@ -110,98 +111,20 @@ const char *csv_column_name(size_t i) { return i < ARRAY_SIZE(cols) ? col_name(&
 
 /* ---- formatting (integers only; no allocation) ---- */
 
-struct out {
-	char *p;
-	size_t len, cap;
-	bool full;
-};
-
-static void put(struct out *o, const char *s, size_t n)
-{
-	if (o->full || n > o->cap - o->len) {
-		o->full = true;
-		return;
-	}
-	memcpy(o->p + o->len, s, n);
-	o->len += n;
-}
-
-static void puts_(struct out *o, const char *s) { put(o, s, strlen(s)); }
-
 /* Quotes a text cell when it holds a comma, quote or line break (RFC 4180). */
-static void put_text(struct out *o, const char *s)
+static void put_text(struct outbuf *o, const char *s)
 {
 	if (!strpbrk(s, ",\"\r\n")) {
-		puts_(o, s);
+		ob_puts(o, s);
 		return;
 	}
-	put(o, "\"", 1);
+	ob_put(o, "\"", 1);
 	for (; *s; s++) {
 		if (*s == '"')
-			put(o, "\"", 1);
-		put(o, s, 1);
+			ob_put(o, "\"", 1);
+		ob_put(o, s, 1);
 	}
-	put(o, "\"", 1);
-}
-
-static size_t fmt_u64(char *buf, uint64_t v)
-{
-	char tmp[24];
-	size_t n = 0, k = 0;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	while (n)
-		buf[k++] = tmp[--n];
-	return k;
-}
-
-size_t csv_fmt_scaled(char *buf, size_t cap, int64_t v, int64_t div, int decimals)
-{
-	static const uint64_t pow10[] = { 1, 10, 100, 1000, 10000, 100000, 1000000 };
-	char tmp[48];
-	size_t n = 0;
-	bool neg = v < 0;
-	uint64_t mag = neg ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-	uint64_t p = pow10[decimals], d = (uint64_t)div;
-	uint64_t q;
-
-	/*
-	 * Round half away from zero: (|v| * 10^d + div/2) / div.  128-bit
-	 * arithmetic only where 64 bits could overflow: its division is a
-	 * library call, and this runs for every cell of every row.
-	 */
-	if (mag <= (UINT64_MAX - d / 2) / p)
-		q = (mag * p + d / 2) / d;
-	else
-		q = (uint64_t)(((unsigned __int128)mag * p + d / 2) / d);
-	if (neg && q != 0)
-		tmp[n++] = '-';
-	n += fmt_u64(tmp + n, q / p);
-	if (decimals > 0) {
-		uint64_t frac = q % p;
-
-		tmp[n++] = '.';
-		for (int k = decimals - 1; k >= 0; k--) {
-			tmp[n + (size_t)k] = (char)('0' + frac % 10);
-			frac /= 10;
-		}
-		n += (size_t)decimals;
-	}
-	if (n >= cap)
-		return 0;
-	memcpy(buf, tmp, n);
-	buf[n] = '\0';
-	return n;
-}
-
-static void put_scaled(struct out *o, int64_t v, int64_t div, int decimals)
-{
-	char tmp[48];
-
-	put(o, tmp, csv_fmt_scaled(tmp, sizeof tmp, v, div, decimals));
+	ob_put(o, "\"", 1);
 }
 
 /* CPU package + DRAM + every GPU: empty when any part of it is unknown. */
@@ -229,7 +152,7 @@ static const char *const rapl_names[] = {
 };
 
 /* Prints one field value, or nothing when it is not VAL_OK. */
-static void put_field(struct out *o, const struct field_desc *d, int64_t v, uint8_t st)
+static void put_field(struct outbuf *o, const struct field_desc *d, int64_t v, uint8_t st)
 {
 	char tmp[48];
 
@@ -244,17 +167,17 @@ static void put_field(struct out *o, const struct field_desc *d, int64_t v, uint
 		tmp[1] = 'x';
 		for (int k = 17; k >= 2; k--, u >>= 4)
 			tmp[k] = digits[u & 0xf];
-		put(o, tmp, 18);
+		ob_put(o, tmp, 18);
 		return;
 	}
 	if (d->div == 1 && d->decimals == 0 && v >= 0) {
-		put(o, tmp, fmt_u64(tmp, (uint64_t)v));
+		ob_put(o, tmp, fmt_u64(tmp, (uint64_t)v));
 		return;
 	}
-	put(o, tmp, csv_fmt_scaled(tmp, sizeof tmp, v, d->div, d->decimals));
+	ob_put(o, tmp, fmt_scaled(tmp, sizeof tmp, v, d->div, d->decimals));
 }
 
-static void put_cell(struct out *o, const struct csv_col *c, const struct snapshot *snap,
+static void put_cell(struct outbuf *o, const struct csv_col *c, const struct snapshot *snap,
 		     const struct gpu_reading *g, const char *ts, bool have_total,
 		     int64_t total_mw)
 {
@@ -263,14 +186,14 @@ static void put_cell(struct out *o, const struct csv_col *c, const struct snapsh
 
 	switch (c->kind) {
 	case COL_TIMESTAMP:
-		puts_(o, ts);
+		ob_puts(o, ts);
 		break;
 	case COL_SEQ:
-		put(o, tmp, fmt_u64(tmp, snap->seq));
+		ob_put(o, tmp, fmt_u64(tmp, snap->seq));
 		break;
 	case COL_GPU_INDEX:
 		if (g)
-			put(o, tmp, fmt_u64(tmp, g->id.index));
+			ob_put(o, tmp, fmt_u64(tmp, g->id.index));
 		break;
 	case COL_GPU_UUID:
 		if (g)
@@ -285,10 +208,10 @@ static void put_cell(struct out *o, const struct csv_col *c, const struct snapsh
 			put_text(o, g->id.pci_bus_id);
 		break;
 	case COL_GPU_STATUS:
-		puts_(o, !g ? "none" : g->health == GPU_HEALTH_UP ? "up" : "down");
+		ob_puts(o, !g ? "none" : g->health == GPU_HEALTH_UP ? "up" : "down");
 		break;
 	case COL_BACKEND:
-		puts_(o, snap->backend ? snap->backend : "none");
+		ob_puts(o, snap->backend ? snap->backend : "none");
 		break;
 	case COL_GPU:
 		if (g)
@@ -300,37 +223,37 @@ static void put_cell(struct out *o, const struct csv_col *c, const struct snapsh
 		break;
 	case COL_SYSTEM_TOTAL:
 		if (have_total)
-			put_scaled(o, total_mw, 1000, 2);
+			ob_put_scaled(o, total_mw, 1000, 2);
 		break;
 	case COL_RAPL_STATUS:
 		v = snap->host.rapl;
-		puts_(o, v >= 0 && v <= RAPL_UNREADABLE ? rapl_names[v] : "absent");
+		ob_puts(o, v >= 0 && v <= RAPL_UNREADABLE ? rapl_names[v] : "absent");
 		break;
 	case COL_GPU_SAMPLE_MS:
-		put_scaled(o, snap->gpu_src.duration_ns, 1000000, 3);
+		ob_put_scaled(o, snap->gpu_src.duration_ns, 1000000, 3);
 		break;
 	case COL_HOST_SAMPLE_MS:
-		put_scaled(o, snap->host_src.duration_ns, 1000000, 3);
+		ob_put_scaled(o, snap->host_src.duration_ns, 1000000, 3);
 		break;
 	case COL_GPU_SAMPLE_OK:
-		puts_(o, snap->gpu_src.ok ? "1" : "0");
+		ob_puts(o, snap->gpu_src.ok ? "1" : "0");
 		break;
 	case COL_HOST_SAMPLE_OK:
-		puts_(o, snap->host_src.ok ? "1" : "0");
+		ob_puts(o, snap->host_src.ok ? "1" : "0");
 		break;
 	}
 }
 
 size_t csv_header(char *buf, size_t cap)
 {
-	struct out o = { buf, 0, cap, false };
+	struct outbuf o = { buf, 0, cap, false };
 
 	for (size_t i = 0; i < ARRAY_SIZE(cols); i++) {
 		if (i)
-			put(&o, ",", 1);
-		puts_(&o, col_name(&cols[i]));
+			ob_put(&o, ",", 1);
+		ob_puts(&o, col_name(&cols[i]));
 	}
-	put(&o, "\n", 1);
+	ob_put(&o, "\n", 1);
 	return o.full ? 0 : o.len;
 }
 
@@ -352,10 +275,10 @@ static bool col_is_per_tick(const struct csv_col *c)
 
 size_t csv_format_rows(const struct snapshot *snap, char *buf, size_t cap)
 {
-	struct out o = { buf, 0, cap, false };
+	struct outbuf o = { buf, 0, cap, false };
 	/* Per-tick cells are formatted once, then copied into every row. */
 	char tick_cells[1024];
-	struct out t = { tick_cells, 0, sizeof tick_cells, false };
+	struct outbuf t = { tick_cells, 0, sizeof tick_cells, false };
 	uint16_t off[ARRAY_SIZE(cols)], len[ARRAY_SIZE(cols)];
 	char ts[32];
 	int64_t total_mw = 0;
@@ -376,13 +299,13 @@ size_t csv_format_rows(const struct snapshot *snap, char *buf, size_t cap)
 
 		for (size_t i = 0; i < ARRAY_SIZE(cols); i++) {
 			if (i)
-				put(&o, ",", 1);
+				ob_put(&o, ",", 1);
 			if (col_is_per_tick(&cols[i]))
-				put(&o, tick_cells + off[i], len[i]);
+				ob_put(&o, tick_cells + off[i], len[i]);
 			else
 				put_cell(&o, &cols[i], snap, g, ts, have_total, total_mw);
 		}
-		put(&o, "\n", 1);
+		ob_put(&o, "\n", 1);
 	}
 	return o.full ? 0 : o.len;
 }

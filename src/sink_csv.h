@@ -74,12 +74,6 @@ size_t csv_header(char *buf, size_t cap);
 /* Formats every row of snap into buf; returns the length, 0 if it did not fit. */
 size_t csv_format_rows(const struct snapshot *snap, char *buf, size_t cap);
 
-/*
- * Writes v / div rounded to `decimals` places, using integers only
- * (81250, 1000, 2 → "81.25").  Returns the length written.
- */
-size_t csv_fmt_scaled(char *buf, size_t cap, int64_t v, int64_t div, int decimals);
-
 /* Number of columns, and the name of column i (docs and tests use these). */
 size_t csv_column_count(void);
 const char *csv_column_name(size_t i);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "outbuf.h"
 #include "sink_csv.h"
 #include "snapshot.h"
 
@@ -17,7 +18,7 @@ static const char *scaled(int64_t v, int64_t div, int dec)
 {
 	static char out[48];
 
-	csv_fmt_scaled(out, sizeof out, v, div, dec);
+	fmt_scaled(out, sizeof out, v, div, dec);
 	return out;
 }
 

@@ -1,0 +1,39 @@
+/*
+ * prom.h - renders a snapshot as Prometheus text exposition (format 0.0.4).
+ *
+ * The exporter renders once per tick into a buffer and serves that buffer
+ * to every scrape, so a scrape never touches a sensor.  Names are gputel_*
+ * in base units (watts, joules, bytes, celsius, hertz, ratios, seconds);
+ * per-GPU series carry the labels gpu, uuid, pci_bus_id and name, and the
+ * identity is also in gputel_gpu_info{...} 1.  A value that is not VAL_OK
+ * is left out, never written as 0.  docs/metrics.md lists every family.
+ */
+#ifndef GPUTEL_PROM_H
+#define GPUTEL_PROM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "snapshot.h"
+
+/* What the renderer needs beyond the snapshot: the agent's own state. */
+struct prom_self {
+	const char *version;
+	const char *driver_version;   /* "" when unknown */
+	int telemetry_active;         /* 1 while the activity state is active */
+	int have_csv;                 /* the CSV counters below are meaningful */
+	uint64_t csv_rows_written;
+	uint64_t csv_rows_dropped;
+};
+
+/*
+ * Renders the whole exposition into buf.  Returns its length, or 0 when it
+ * did not fit (the caller grows the buffer and renders again).
+ */
+size_t prom_render(const struct snapshot *snap, const struct prom_self *self, char *buf,
+		   size_t cap);
+
+/* Writes s as a label value: backslash, double quote and newline escaped. */
+size_t prom_escape_label(char *dst, size_t cap, const char *s);
+
+#endif

@@ -1,25 +1,21 @@
 /*
  * cmd_collect.c - `gputel collect`: the per-tick CSV collector.
  *
- * One thread: epoll over the sampler's timerfd and a signalfd.  SIGTERM and
- * SIGINT stop after the current tick (its rows are already on disk);
- * SIGHUP and SIGUSR1 reopen the CSV file for logrotate.  SIGPIPE and
- * SIGXFSZ are ignored so a closed pipe or a file-size limit turns into a
- * write error the sink handles, not a dead collector.
+ * Runs the shared loop (loop.c): SIGTERM and SIGINT stop after the current
+ * tick (its rows are already on disk); SIGHUP and SIGUSR1 reopen the CSV
+ * file for logrotate.
  */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "commands.h"
 #include "log.h"
+#include "loop.h"
 #include "sampler.h"
 #include "sink_csv.h"
 #include "util.h"
@@ -113,14 +109,6 @@ static int check_out_dir(const char *dir)
 	return 0;
 }
 
-static int64_t process_cpu_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return timespec_to_ns(&ts);
-}
-
 /*
  * Peak resident memory of this program in KiB, from VmHWM.  getrusage's
  * ru_maxrss would also count the pages of the parent we were forked from
@@ -156,6 +144,19 @@ static void summarise(const struct sampler *s, const struct csv_sink *c, int64_t
 		 peak_rss_kib());
 }
 
+static void collect_tick(void *ctx, const struct snapshot *snap)
+{
+	csv_write(ctx, snap);
+}
+
+static void collect_reopen(void *ctx, int signo)
+{
+	struct csv_sink *csv = ctx;
+
+	log_info("collect: reopening %s (signal %d)", csv->path, signo);
+	csv_reopen(csv);
+}
+
 int cmd_collect(int argc, char **argv)
 {
 	static struct sampler sampler;   /* large (histogram): keep it off the stack */
@@ -163,34 +164,22 @@ int cmd_collect(int argc, char **argv)
 	struct collect_args a;
 	struct gpu_options opt = { 0 };
 	struct csv_sink csv;
+	struct loop_hooks hooks = { collect_tick, collect_reopen, &csv };
 	char err[1024];
-	sigset_t mask;
-	int r, sfd, tfd, ep = -1, rc = 0;
+	int r, sfd, rc;
 	uint64_t last_tick = 0;
 	int64_t loop_cpu_ns = 0;
-	bool stop = false;
 
 	r = parse_args(argc, argv, &a);
 	if (r != 0)
 		return r < 0 ? 0 : r;
 	if ((r = check_out_dir(a.out_dir)) != 0)
 		return r;
-
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGXFSZ, SIG_IGN);
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGUSR1);
-	/* Blocked before anything else starts, so no signal is ever lost. */
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	sfd = loop_signals();
 	if (sfd < 0) {
 		log_error("collect: signalfd: %s", strerror(errno));
 		return 1;
 	}
-
 	opt.interval_ns = a.interval_ns;
 	r = sampler_open(&sampler, &opt, err, sizeof err);
 	if (r != 0) {
@@ -210,62 +199,12 @@ int cmd_collect(int argc, char **argv)
 		 a.duration_ns ? "until the duration ends" : "until SIGTERM/SIGINT");
 	if (a.duration_ns)
 		last_tick = (uint64_t)((a.duration_ns + a.interval_ns - 1) / a.interval_ns);
-
-	tfd = sampler_start(&sampler, &snap);
-	if (tfd < 0 || (ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
-		log_error("collect: cannot start the tick timer: %s", strerror(errno));
-		rc = 1;
-		goto out;
-	}
-	csv_write(&csv, &snap);
-	loop_cpu_ns = process_cpu_ns();
-	{
-		struct epoll_event ev = { .events = EPOLLIN, .data.fd = tfd };
-
-		epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev);
-		ev.data.fd = sfd;
-		epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
-	}
-	while (!stop && !(last_tick && sampler.seq >= last_tick)) {
-		struct epoll_event evs[2];
-		int n = epoll_wait(ep, evs, 2, -1);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			log_error("collect: epoll_wait: %s", strerror(errno));
-			rc = 1;
-			break;
-		}
-		for (int i = 0; i < n; i++) {
-			if (evs[i].data.fd == sfd) {
-				struct signalfd_siginfo si;
-
-				while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
-					if (si.ssi_signo == SIGHUP || si.ssi_signo == SIGUSR1) {
-						log_info("collect: reopening %s (signal %u)", csv.path, si.ssi_signo);
-						csv_reopen(&csv);
-					} else {
-						stop = true;
-					}
-				}
-			} else if (sampler_tick(&sampler, &snap)) {
-				/* Past the duration: a late wake-up must not add a row beyond it. */
-				if (last_tick && snap.seq > last_tick)
-					break;
-				csv_write(&csv, &snap);
-			}
-		}
-	}
-	loop_cpu_ns = process_cpu_ns() - loop_cpu_ns;
-out:
+	rc = loop_run(&sampler, &snap, sfd, last_tick, &hooks, &loop_cpu_ns);
 	csv_close(&csv);
 	summarise(&sampler, &csv, loop_cpu_ns);
 	if (csv.rows_dropped && rc == 0)
 		rc = 1;
 	sampler_close(&sampler);
-	if (ep >= 0)
-		close(ep);
 	close(sfd);
 	return rc;
 }

@@ -16,6 +16,7 @@
 
 int cmd_collect(int argc, char **argv);
 int cmd_gpus(int argc, char **argv);
+int cmd_exporter(int argc, char **argv);
 
 /* Shared option helpers (main.c). */
 

@@ -15,6 +15,7 @@ static const struct command {
 } commands[] = {
 	{ "collect", cmd_collect, "write GPU and host telemetry to a CSV file every interval" },
 	{ "gpus", cmd_gpus, "show the GPU backend, every GPU and the host sensors found" },
+	{ "exporter", cmd_exporter, "serve Prometheus metrics over HTTP (port 9118)" },
 };
 
 static void print_usage(FILE *f)

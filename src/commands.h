@@ -15,6 +15,7 @@
 #endif
 
 int cmd_collect(int argc, char **argv);
+int cmd_config(int argc, char **argv);
 int cmd_gpus(int argc, char **argv);
 int cmd_exporter(int argc, char **argv);
 

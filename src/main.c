@@ -14,6 +14,7 @@ static const struct command {
 	const char *summary;
 } commands[] = {
 	{ "collect", cmd_collect, "write GPU and host telemetry to a CSV file every interval" },
+	{ "config", cmd_config, "show or check the agent's configuration and where each value comes from" },
 	{ "gpus", cmd_gpus, "show the GPU backend, every GPU and the host sensors found" },
 	{ "exporter", cmd_exporter, "serve Prometheus metrics over HTTP (port 9118)" },
 };

@@ -30,6 +30,8 @@ vcheck() { # description log command...
 vcheck "valgrind: collect on the simulated driver is clean" "$T/vg1.log" \
 	"$GPUTEL" collect --out-dir "$T/out" --interval 0.1 --duration 1
 vcheck "valgrind: gpus --json is clean" "$T/vg2.log" "$GPUTEL" gpus --json
+printf 'JN_START_UTIL=30\nJN_STOP_UTIL=5\nJN_GPUS=0-3\nJN_STRT_UTIL=1\n' >"$T/c.conf"
+vcheck "valgrind: config show --json is clean" "$T/vg4.log" "$GPUTEL" config show --json --config "$T/c.conf"
 # Nothing allocates per tick once warmed up: 10 ticks and 50 ticks make
 # the same number of heap allocations.
 allocs() { # ticks

@@ -1,29 +1,40 @@
-#!/bin/sh
-# make demo: runs `gputel collect` on 4 simulated GPUs (idle -> load -> idle)
-# with the Intel host fixture's sensors for a few seconds, then shows the CSV.
+#!/bin/bash
+# make demo: the agent on 4 simulated GPUs with a load spike (busy from
+# 3 s to 11 s, sim/scenarios/spike.scn) and the Intel host fixture's
+# sensors.  Telemetry switches on after 5 s of load and off after 5 s of
+# idle; the exporter answers throughout on a loopback port.
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 out=${DEMO_DIR:-$(mktemp -d /tmp/gputel-demo.XXXXXX)}
-seconds=${DEMO_SECONDS:-6}
+port=${DEMO_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 
 export GPUTEL_NVML_LIBRARY="$PWD/$BUILD/libnvidia-ml-sim.so"
 export GPUTEL_SIM_GPUS=4
-export GPUTEL_SIM_SCENARIO="$PWD/sim/scenarios/idle-load-idle.scn"
+export GPUTEL_SIM_SCENARIO="$PWD/sim/scenarios/spike.scn"
 export GPUTEL_SYSFS_ROOT="$PWD/tests/fixtures/intel/sys"
 # This machine's own /proc: CPU and memory figures that move.
 export GPUTEL_PROCFS_ROOT=/proc
-# Start 7 s into the timeline, so the run sees the idle -> load step at 10 s.
-GPUTEL_SIM_EPOCH=$(($(date +%s) - 7))
+GPUTEL_SIM_EPOCH=$(date +%s.%N)
 export GPUTEL_SIM_EPOCH
 
 echo "demo: gputel gpus (simulated driver, Intel host fixture)"
 "$BUILD/gputel" gpus
 echo
-echo "demo: gputel collect --out-dir $out --interval 1 --duration $seconds"
-"$BUILD/gputel" collect --out-dir "$out" --interval 1 --duration "$seconds"
+echo "demo: gputel agent --start-util 20 --start-seconds 5 --stop-util 10 --stop-seconds 5 --out-dir $out --exporter-port $port (18 s)"
+"$BUILD/gputel" agent --start-util 20 --start-seconds 5 --stop-util 10 --stop-seconds 5 \
+	--out-dir "$out" --exporter-bind 127.0.0.1 --exporter-port "$port" --duration 18 &
+agent=$!
+trap 'kill $agent 2>/dev/null || true' EXIT
+for t in 2 10; do
+	sleep $((t == 2 ? 2 : 8))
+	echo "demo: at ${t} s, curl /metrics: $(curl -s "http://127.0.0.1:$port/metrics" | grep -E '^gputel_(telemetry_active|gpu_power_watts\{gpu="0")' | sed 's/{.*}//' | tr '\n' ' ')"
+done
+wait $agent
+trap - EXIT
 csv=$(ls "$out"/gpu_telemetry_*.csv)
 echo
-echo "demo: the CSV is $csv ($(($(wc -l <"$csv") - 1)) rows); GPU 0's rows, a few columns:"
-awk -F, -v OFS=, 'NR == 1 || $16 == 0 { print $1, $2, $3, $4, $6, $9, $15, $16, $20, $37 }' "$csv"
-echo "demo: every column is described in docs/csv.md"
+echo "demo: the active period's CSV is $csv ($(($(wc -l <"$csv") - 1)) rows); GPU 0's rows, a few columns:"
+awk -F, -v OFS=, 'NR == 1 || $16 == 0 { print $1, $2, $3, $4, $6, $9, $15, $16, $20 }' "$csv" | head -n 8
+echo "..."
+echo "demo: every column is described in docs/csv.md, every metric in docs/metrics.md"

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "config.h"
 
 int opt_value(int argc, char **argv, int *i, const char *name, const char **value)
 {
@@ -36,4 +37,35 @@ int usage_error(const char *cmd, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "gputel: %s: %s\n", cmd, msg);
 	return EXIT_USAGE;
+}
+
+int cli_config_flag(int argc, char **argv, int *i, struct config *cfg, struct config_errors *errs)
+{
+	const struct config_key_info *k;
+	char flag[64];
+	const char *v;
+	size_t n = strcspn(argv[*i], "=");
+	int r;
+
+	if (n >= sizeof flag)
+		return 0;
+	memcpy(flag, argv[*i], n);
+	flag[n] = '\0';
+	k = config_lookup_flag(flag);
+	if (!k)
+		return 0;
+	if ((r = opt_value(argc, argv, i, flag, &v)) < 0)
+		return -1;
+	config_set(cfg, k->name, v, CONFIG_SRC_FLAG, 0, errs);
+	return 1;
+}
+
+int cli_config_report(const struct config_errors *errs)
+{
+	for (int i = 0; i < errs->n_msgs; i++)
+		fprintf(stderr, "%s\n", errs->msg[i].text);
+	if (errs->n_errors + errs->n_warnings > errs->n_msgs)
+		fprintf(stderr, "gputel: config: %d more problems not shown; fix the ones above first\n",
+			errs->n_errors + errs->n_warnings - errs->n_msgs);
+	return errs->n_errors;
 }

@@ -58,10 +58,7 @@ static int parse_args(int argc, char **argv, struct config_args *a, struct confi
 		return usage_error("config", "unknown subcommand '%s'; give show or check", argv[1]);
 
 	for (int i = 2; i < argc; i++) {
-		const struct config_key_info *k;
-		char flag[64];
 		const char *v;
-		size_t n;
 		int r;
 
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -84,17 +81,10 @@ static int parse_args(int argc, char **argv, struct config_args *a, struct confi
 			a->file = v;
 			continue;
 		}
-		/* --start-util 30, --start-util=30: any key, by its flag name. */
-		n = strcspn(argv[i], "=");
-		if (n < sizeof flag) {
-			memcpy(flag, argv[i], n);
-			flag[n] = '\0';
-			if ((k = config_lookup_flag(flag)) != NULL) {
-				if ((r = opt_value(argc, argv, &i, flag, &v)) < 0)
-					return EXIT_USAGE;
-				config_set(cfg, k->name, v, CONFIG_SRC_FLAG, 0, errs);
-				continue;
-			}
+		if ((r = cli_config_flag(argc, argv, &i, cfg, errs)) != 0) {
+			if (r < 0)
+				return EXIT_USAGE;
+			continue;
 		}
 		return usage_error("config", "unknown option '%s'; see 'gputel config --help'", argv[i]);
 	}
@@ -240,8 +230,6 @@ int cmd_config(int argc, char **argv)
 	static struct config cfg;
 	static struct config_errors errs;
 	struct config_args a;
-	const char *path;
-	bool explicit;
 	int r;
 
 	config_errors_init(&errs);
@@ -250,19 +238,8 @@ int cmd_config(int argc, char **argv)
 	if (r != 0)
 		return r < 0 ? 0 : r;
 
-	path = config_file_path(a.file, environ, &explicit);
-	r = config_load_file(&cfg, path, &errs);
-	if (r == -ENOENT && explicit)
-		config_error_missing(&errs, path);
-	config_apply_env(&cfg, environ, &errs);
-	config_validate(&cfg, &errs);
-
-	for (int i = 0; i < errs.n_msgs; i++)
-		fprintf(stderr, "%s\n", errs.msg[i].text);
-	if (errs.n_errors + errs.n_warnings > errs.n_msgs)
-		fprintf(stderr, "gputel: config: %d more problems not shown; fix the ones above first\n",
-			errs.n_errors + errs.n_warnings - errs.n_msgs);
-	if (errs.n_errors > 0)
+	config_resolve(&cfg, a.file, environ, &errs);
+	if (cli_config_report(&errs) > 0)
 		return EXIT_USAGE;
 
 	if (a.cmd == CMD_CHECK) {

@@ -14,6 +14,7 @@
 #define GPUTEL_VERSION "0.1.0"
 #endif
 
+int cmd_agent(int argc, char **argv);
 int cmd_collect(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_gpus(int argc, char **argv);
@@ -27,6 +28,20 @@ int cmd_exporter(int argc, char **argv);
  * option, or -1 (message printed) when the value is missing.
  */
 int opt_value(int argc, char **argv, int *i, const char *name, const char **value);
+
+struct config;
+struct config_errors;
+
+/*
+ * Matches argv[*i] against the flag of any configuration key
+ * (--start-util 30, --start-util=30) and sets it with source "flag".
+ * Returns 1 when consumed, 0 when it is no key's flag, -1 (message
+ * printed) when its value is missing.  Bad values land in errs.
+ */
+int cli_config_flag(int argc, char **argv, int *i, struct config *cfg, struct config_errors *errs);
+
+/* Prints the collected configuration messages; returns the error count. */
+int cli_config_report(const struct config_errors *errs);
 
 /* Prints "gputel: <cmd>: <msg>" and returns EXIT_USAGE. */
 int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

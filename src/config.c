@@ -1202,3 +1202,16 @@ bool config_value_equal(const struct config *a, const struct config *b, enum con
 		return va.i == vb.i;
 	}
 }
+
+int config_resolve(struct config *cfg, const char *file_flag, char *const *envp,
+		   struct config_errors *errs)
+{
+	bool explicit;
+	const char *path = config_file_path(file_flag, envp, &explicit);
+
+	if (config_load_file(cfg, path, errs) == -ENOENT && explicit)
+		config_error_missing(errs, path);
+	config_apply_env(cfg, envp, errs);
+	config_validate(cfg, errs);
+	return errs->n_errors;
+}

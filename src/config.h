@@ -228,6 +228,15 @@ const char *config_env_get(char *const *envp, const char *name);
  */
 int config_apply_env(struct config *cfg, char *const *envp, struct config_errors *errs);
 
+/*
+ * Everything after the flags: reads the file (file_flag, else
+ * $GPUTEL_CONFIG, else the default path; a missing default file is fine),
+ * applies the environment, runs the cross-key checks.  Returns the number
+ * of errors in errs.
+ */
+int config_resolve(struct config *cfg, const char *file_flag, char *const *envp,
+		   struct config_errors *errs);
+
 /* Cross-key checks (JN_START_UTIL > JN_STOP_UTIL, ...).  Returns the errors added. */
 int config_validate(const struct config *cfg, struct config_errors *errs);
 

@@ -13,6 +13,7 @@ static const struct command {
 	int (*run)(int argc, char **argv);
 	const char *summary;
 } commands[] = {
+	{ "agent", cmd_agent, "start/stop telemetry on sustained GPU load and serve metrics (the service)" },
 	{ "collect", cmd_collect, "write GPU and host telemetry to a CSV file every interval" },
 	{ "config", cmd_config, "show or check the agent's configuration and where each value comes from" },
 	{ "gpus", cmd_gpus, "show the GPU backend, every GPU and the host sensors found" },

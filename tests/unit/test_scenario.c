@@ -722,7 +722,7 @@ static void test_shipped_scenarios_parse(void **state)
 {
 	static const char *const files[] = {
 		"idle-load-idle.scn", "steady.scn", "gpu-lost.scn", "unsupported.scn",
-		"slow-calls.scn", "xid.scn", "old-driver.scn",
+		"slow-calls.scn", "xid.scn", "old-driver.scn", "spike.scn",
 	};
 	char path[256], err[SCN_ERR_MAX];
 	const char *dir = "sim/scenarios";

@@ -1,0 +1,299 @@
+/*
+ * cmd_agent.c - `gputel agent`: the main job.  Watches GPU utilisation and
+ * switches telemetry on after sustained load and off after a sustained
+ * idle period (activity.c), writing a new CSV file for each active period
+ * and serving Prometheus metrics, in which gputel_telemetry_active tells
+ * the state.
+ *
+ * Settings come from the configuration (config.c: flags > environment >
+ * /etc/default/justnews-gpu-telemetry > defaults); --out-dir is the
+ * guide's name for JN_LOGDIR.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "activity.h"
+#include "commands.h"
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "loop.h"
+#include "prom.h"
+#include "sampler.h"
+#include "sink_csv.h"
+#include "util.h"
+
+#define METRICS_MAX (4 << 20)
+
+static const char agent_usage[] =
+	"usage: gputel agent [--start-util PCT] [--start-seconds S] [--stop-util PCT] [--stop-seconds S]\n"
+	"                    [--poll-interval S] [--out-dir DIR] [--exporter-port PORT]\n"
+	"                    [--exporter-bind ADDR] [--exporter-mode always|active] [--gpus LIST]\n"
+	"                    [--config FILE] [--duration S] [--quiet | --verbose]\n"
+	"\n"
+	"Turns telemetry on once the busiest watched GPU has stayed at or above\n"
+	"start-util for start-seconds, and off once it has stayed at or below\n"
+	"stop-util for stop-seconds.  While on, rows go to a new\n"
+	"DIR/gpu_telemetry_<UTC>.csv.  Metrics are served on the exporter port\n"
+	"(always, or only while active); gputel_telemetry_active tells the state.\n"
+	"Every --flag is also a JN_* key of /etc/default/justnews-gpu-telemetry\n"
+	"(docs/config.md).  --duration stops the agent after that long.\n";
+
+struct agent {
+	struct config cfg;
+	struct activity_config act_cfg;
+	struct activity act;
+	struct sampler *sampler;
+	struct csv_sink csv;
+	bool csv_open;
+	uint64_t rows_written, rows_dropped;   /* of the closed CSV files */
+	struct http_server *http;
+	struct http_options http_opt;
+	char *metrics;
+	const char *driver;
+	int64_t started_ns;
+	unsigned int periods;
+};
+
+static void http_on(struct agent *a)
+{
+	char err[512];
+
+	if (a->http)
+		return;
+	if (http_start(&a->http, &a->http_opt, err, sizeof err) != 0) {
+		log_warn("agent: exporter not started: %s", err);
+		a->http = NULL;
+	}
+}
+
+static void http_off(struct agent *a)
+{
+	http_stop(a->http);
+	a->http = NULL;
+}
+
+static void telemetry_on(struct agent *a, const struct activity_sample *s)
+{
+	char err[1024];
+
+	a->periods++;
+	if (csv_open(&a->csv, a->cfg.logdir, time(NULL), err, sizeof err) != 0) {
+		log_warn("agent: telemetry on, but no CSV: %s", err);
+	} else {
+		a->csv_open = true;
+	}
+	log_info("agent: gpu activity: utilisation %lld%% >= %.4g%% for %.4gs; telemetry on%s%s",
+		 (long long)(s->util_cpct / 100), a->cfg.start_util_pct,
+		 (double)a->cfg.start_ns / NS_PER_SEC, a->csv_open ? ", writing " : "",
+		 a->csv_open ? a->csv.path : "");
+	if (a->cfg.exporter_mode == CONFIG_EXPORTER_ACTIVE)
+		http_on(a);
+}
+
+static void telemetry_off(struct agent *a, const struct activity_sample *s)
+{
+	if (a->csv_open) {
+		csv_close(&a->csv);
+		a->rows_written += a->csv.rows_written;
+		a->rows_dropped += a->csv.rows_dropped;
+		a->csv_open = false;
+		log_info("agent: gpu idle: utilisation %lld%% <= %.4g%% for %.4gs; telemetry off, %llu rows in %s",
+			 (long long)(s->util_cpct / 100), a->cfg.stop_util_pct,
+			 (double)a->cfg.stop_ns / NS_PER_SEC, (unsigned long long)a->csv.rows_written,
+			 a->csv.path);
+	} else {
+		log_info("agent: gpu idle: telemetry off");
+	}
+	if (a->cfg.exporter_mode == CONFIG_EXPORTER_ACTIVE)
+		http_off(a);
+}
+
+/* The watched GPUs as snapshot slots (JN_GPUS names NVML indexes). */
+static uint64_t watch_slots(const struct agent *a, const struct snapshot *snap)
+{
+	uint64_t m = 0;
+
+	if (a->cfg.gpus.all)
+		return ~0ULL;
+	for (unsigned int i = 0; i < snap->n_gpus && i < 64; i++)
+		if (snap->gpu[i].id.index < 64 && (a->cfg.gpus.mask >> snap->gpu[i].id.index) & 1)
+			m |= 1ULL << i;
+	return m;
+}
+
+static void agent_tick(void *ctx, const struct snapshot *snap)
+{
+	struct agent *a = ctx;
+	struct activity_sample s = activity_sample_of(snap, watch_slots(a, snap));
+	enum activity_event ev = activity_step(&a->act, &a->act_cfg, s, snap->mono_ns);
+
+	if (ev == ACT_EV_START)
+		telemetry_on(a, &s);
+	else if (ev == ACT_EV_STOP)
+		telemetry_off(a, &s);
+	if (a->csv_open)
+		csv_write(&a->csv, snap);
+	if (a->http) {
+		struct prom_self self = {
+			GPUTEL_VERSION, a->driver, activity_is_active(&a->act), 1,
+			a->rows_written + (a->csv_open ? a->csv.rows_written : 0),
+			a->rows_dropped + (a->csv_open ? a->csv.rows_dropped : 0),
+		};
+		size_t n = prom_render(snap, &self, a->metrics, METRICS_MAX);
+		char status[512];
+		int sn = snprintf(status, sizeof status,
+				  "{\"version\": \"%s\", \"backend\": \"%s\", \"gpus\": %u, \"activity\": \"%s\", \"telemetry_active\": %s, \"seq\": %llu, \"active_periods\": %u}\n",
+				  GPUTEL_VERSION, snap->backend ? snap->backend : "none", snap->n_gpus,
+				  activity_state_name(a->act.state),
+				  activity_is_active(&a->act) ? "true" : "false",
+				  (unsigned long long)snap->seq, a->periods);
+
+		if (n > 0 && sn > 0)
+			http_publish(a->http, a->metrics, n, status, (size_t)sn, snap->mono_ns);
+	}
+}
+
+static void agent_reopen(void *ctx, int signo)
+{
+	struct agent *a = ctx;
+
+	(void)signo;
+	if (a->csv_open)
+		csv_reopen(&a->csv);
+}
+
+static int parse_args(int argc, char **argv, struct agent *a, const char **file,
+		      int64_t *duration_ns, struct config_errors *errs)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *v;
+		int r;
+
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(agent_usage, stdout);
+			return -1;
+		}
+		if (!strcmp(argv[i], "--quiet")) {
+			config_set(&a->cfg, "JN_LOG_LEVEL", "warn", CONFIG_SRC_FLAG, 0, errs);
+		} else if (!strcmp(argv[i], "--verbose")) {
+			config_set(&a->cfg, "JN_LOG_LEVEL", "debug", CONFIG_SRC_FLAG, 0, errs);
+		} else if ((r = opt_value(argc, argv, &i, "--config", &v)) != 0) {
+			if (r < 0)
+				return EXIT_USAGE;
+			*file = v;
+		} else if ((r = opt_value(argc, argv, &i, "--out-dir", &v)) != 0) {
+			if (r < 0)
+				return EXIT_USAGE;
+			config_set(&a->cfg, "JN_LOGDIR", v, CONFIG_SRC_FLAG, 0, errs);
+		} else if ((r = opt_value(argc, argv, &i, "--duration", &v)) != 0) {
+			if (r < 0)
+				return EXIT_USAGE;
+			if (parse_seconds_ns(v, 1, 100LL * 365 * 24 * 3600 * NS_PER_SEC, duration_ns) != 0)
+				return usage_error("agent", "bad --duration '%s'; give a positive number of seconds", v);
+		} else if ((r = cli_config_flag(argc, argv, &i, &a->cfg, errs)) != 0) {
+			if (r < 0)
+				return EXIT_USAGE;
+		} else {
+			return usage_error("agent", "unknown option '%s'; see 'gputel agent --help'", argv[i]);
+		}
+	}
+	return 0;
+}
+
+int cmd_agent(int argc, char **argv)
+{
+	static struct agent a;
+	static struct sampler sampler;
+	static struct snapshot snap;
+	static struct config_errors errs;
+	struct gpu_options gopt = { 0 };
+	struct loop_hooks hooks = { agent_tick, agent_reopen, &a };
+	const char *file = NULL;
+	int64_t duration_ns = 0, loop_cpu_ns;
+	uint64_t last_tick = 0;
+	struct stat st;
+	char err[1024];
+	int r, sfd, rc;
+
+	config_errors_init(&errs);
+	config_defaults(&a.cfg);
+	r = parse_args(argc, argv, &a, &file, &duration_ns, &errs);
+	if (r != 0)
+		return r < 0 ? 0 : r;
+	config_resolve(&a.cfg, file, environ, &errs);
+	if (cli_config_report(&errs) > 0)
+		return EXIT_USAGE;
+	log_set_level(a.cfg.log_level);
+	if (stat(a.cfg.logdir, &st) != 0 || !S_ISDIR(st.st_mode) || access(a.cfg.logdir, W_OK | X_OK) != 0)
+		return usage_error("agent", "out-dir %s is missing or not writable; create it (install -d %s) or pass --out-dir DIR",
+				   a.cfg.logdir, a.cfg.logdir);
+	a.act_cfg = (struct activity_config){
+		(int64_t)(a.cfg.start_util_pct * 100 + 0.5), a.cfg.start_ns,
+		(int64_t)(a.cfg.stop_util_pct * 100 + 0.5), a.cfg.stop_ns,
+	};
+	a.http_opt = (struct http_options){
+		a.cfg.exporter_bind, (unsigned int)a.cfg.exporter_port,
+		3 * a.cfg.poll_interval_ns > 3 * NS_PER_SEC ? 3 * a.cfg.poll_interval_ns : 3 * NS_PER_SEC,
+		NULL,
+	};
+	sfd = loop_signals();
+	if (sfd < 0) {
+		log_error("agent: signalfd: %s", strerror(errno));
+		return 1;
+	}
+	a.metrics = malloc(METRICS_MAX);
+	if (!a.metrics) {
+		close(sfd);
+		return 1;
+	}
+	if (a.cfg.exporter_mode == CONFIG_EXPORTER_ALWAYS &&
+	    http_start(&a.http, &a.http_opt, err, sizeof err) != 0) {
+		log_error("agent: %s", err);
+		free(a.metrics);
+		close(sfd);
+		return EXIT_USAGE;
+	}
+	gopt.interval_ns = a.cfg.poll_interval_ns;
+	r = sampler_open(&sampler, &gopt, err, sizeof err);
+	if (r != 0) {
+		log_error("%s", err);
+		http_off(&a);
+		free(a.metrics);
+		close(sfd);
+		return r == GPU_OPEN_BAD_CONFIG ? EXIT_USAGE : 1;
+	}
+	a.sampler = &sampler;
+	a.driver = sampler.gpus.backend ? sampler.gpus.backend->driver_version(sampler.gpus.state) : "";
+	activity_init(&a.act, mono_now_ns());
+	log_info("agent: watching %s every %.3gs: on at >= %.4g%% for %.4gs, off at <= %.4g%% for %.4gs; CSV in %s; exporter %s on %s:%d",
+		 gpu_backend_name(&sampler.gpus), (double)a.cfg.poll_interval_ns / NS_PER_SEC,
+		 a.cfg.start_util_pct, (double)a.cfg.start_ns / NS_PER_SEC, a.cfg.stop_util_pct,
+		 (double)a.cfg.stop_ns / NS_PER_SEC, a.cfg.logdir,
+		 a.cfg.exporter_mode == CONFIG_EXPORTER_ALWAYS ? "always" : "while active",
+		 a.cfg.exporter_bind, a.cfg.exporter_port);
+	if (duration_ns)
+		last_tick = (uint64_t)((duration_ns + a.cfg.poll_interval_ns - 1) / a.cfg.poll_interval_ns);
+	rc = loop_run(&sampler, &snap, sfd, last_tick, &hooks, &loop_cpu_ns);
+	if (a.csv_open) {
+		/* Stopping while active: the file is closed whole, not left open-ended. */
+		csv_close(&a.csv);
+		a.rows_written += a.csv.rows_written;
+		a.rows_dropped += a.csv.rows_dropped;
+		log_info("agent: stopping while active; %llu rows in %s",
+			 (unsigned long long)a.csv.rows_written, a.csv.path);
+	}
+	log_info("agent: stopped after %llu ticks; %u active periods, %llu rows written, %llu dropped",
+		 (unsigned long long)sampler.stats.ticks, a.periods,
+		 (unsigned long long)a.rows_written, (unsigned long long)a.rows_dropped);
+	http_off(&a);
+	sampler_close(&sampler);
+	free(a.metrics);
+	close(sfd);
+	return rc != 0 ? rc : (a.rows_dropped ? 1 : 0);
+}

@@ -1,0 +1,92 @@
+#!/bin/bash
+# gputel agent on the simulated driver: a load spike switches telemetry on
+# after start-seconds and off after stop-seconds, with a new CSV file for
+# each active period; the exporter tells the state; bad settings exit 2.
+. "$(dirname "$0")/lib.sh"
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+metric() { curl -s "http://127.0.0.1:$1/metrics" | awk -v m="$2" '$1 == m { print $2 }'; }
+
+# Two spikes: 1.5-4.5 s and 7-9 s; holds of 1 s each at 0.1 s polling.
+cat >"$T/spike.scn" <<'SCN'
+gpus 2
+at 0 all util=3 power_w=70
+at 1.5 all util=90 power_w=600
+at 4.5 all util=2 power_w=70
+at 7 0 util=95 power_w=650
+at 9 0 util=1 power_w=70
+SCN
+use_sim 2 "$T/spike.scn" intel
+mkdir -p "$T/out"
+PORT=$(free_port)
+epoch=$(date +%s.%N)
+export GPUTEL_SIM_EPOCH=$epoch
+"$GPUTEL" agent --start-util 20 --start-seconds 1 --stop-util 10 --stop-seconds 1 \
+	--poll-interval 0.1 --out-dir "$T/out" --exporter-bind 127.0.0.1 --exporter-port "$PORT" \
+	--duration 11.5 >"$T/agent.log" 2>&1 &
+AG=$!
+PIDS+=("$AG")
+sleep 1
+a1=$(metric "$PORT" gputel_telemetry_active)
+sleep 2.3
+a2=$(metric "$PORT" gputel_telemetry_active)
+p2=$(curl -s "http://127.0.0.1:$PORT/metrics" | grep '^gputel_gpu_power_watts{gpu="0"' | awk '{ print $NF }')
+sleep 2.7
+a3=$(metric "$PORT" gputel_telemetry_active)
+wait "$AG"
+rc=$?
+check "the agent exits 0 after --duration" test "$rc" -eq 0
+check "before the spike, gputel_telemetry_active is 0 (got '$a1')" test "$a1" = 0
+check "during the spike, gputel_telemetry_active is 1 (got '$a2')" test "$a2" = 1
+check "during the spike, the exporter serves the simulated power (got '$p2')" test "$p2" = "600.000"
+check "after the spike, gputel_telemetry_active is 0 (got '$a3')" test "$a3" = 0
+files=("$T/out"/gpu_telemetry_*.csv)
+check "a new CSV file for each of the 2 active periods (got ${#files[@]})" test "${#files[@]}" -eq 2
+# Times of the first and last row of each file, in seconds after the scenario's start.
+span() {
+	python3 - "$1" "$epoch" <<'PY'
+import csv, sys, datetime as dt
+rows = list(csv.DictReader(open(sys.argv[1])))
+t = [dt.datetime.strptime(r["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc).timestamp() - float(sys.argv[2]) for r in rows]
+print(f"{min(t):.2f} {max(t):.2f} {len(rows)}")
+PY
+}
+read -r s1 e1 n1 <<<"$(span "${files[0]}")"
+read -r s2 e2 n2 <<<"$(span "${files[1]}")"
+echo "# period 1: $s1..$e1 s ($n1 rows); period 2: $s2..$e2 s ($n2 rows)"
+within() { awk -v x="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(x >= lo && x <= hi) }'; }
+check "period 1 starts start-seconds after the load (2.5 s, got $s1)" within "$s1" 2.35 2.75
+check "period 1 ends stop-seconds after the load ends (5.5 s, got $e1)" within "$e1" 5.2 5.7
+check "period 2 starts at 8 s (got $s2)" within "$s2" 7.85 8.25
+check "period 2 ends at 10 s (got $e2)" within "$e2" 9.7 10.2
+check "every tick of a period has a row for both gpus" test $((n1 % 2)) -eq 0 -a $((n2 % 2)) -eq 0
+check "no torn rows" test "$(bad_rows "${files[@]}")" -eq 0
+check "each transition is logged once" test "$(grep -c 'telemetry on' "$T/agent.log")$(grep -c 'telemetry off' "$T/agent.log")" = 22
+check "the closing line counts 2 active periods" grep -q "2 active periods" "$T/agent.log"
+
+# --exporter-mode active: the port is closed while idle.
+PORT=$(free_port)
+export GPUTEL_SIM_EPOCH=$(date +%s.%N)
+"$GPUTEL" agent --start-util 20 --start-seconds 0.5 --stop-util 10 --stop-seconds 0.5 \
+	--poll-interval 0.1 --out-dir "$T/out" --exporter-bind 127.0.0.1 --exporter-port "$PORT" \
+	--exporter-mode active --duration 6 >"$T/active.log" 2>&1 &
+AG=$!
+PIDS+=("$AG")
+sleep 1
+c1=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/metrics")
+sleep 1.8
+c2=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/metrics")
+wait "$AG"
+check "exporter-mode active: nothing listens while idle (got $c1)" test "$c1" = 000
+check "exporter-mode active: /metrics answers while active (got $c2)" test "$c2" = 200
+
+# Bad settings: exit 2 with one FILE:LINE or flag message.
+"$GPUTEL" agent --start-util 5 --stop-util 10 --out-dir "$T/out" >/dev/null 2>"$T/err"
+check "start-util below stop-util exits 2 naming both keys" bash -c "[ $? -eq 2 ] && grep -q 'JN_START_UTIL' '$T/err' && grep -q 'JN_STOP_UTIL' '$T/err'"
+"$GPUTEL" agent --poll-interval 0 --out-dir "$T/out" >/dev/null 2>"$T/err"
+check "a zero poll interval exits 2" test $? -eq 2
+"$GPUTEL" agent --out-dir "$T/nope" >/dev/null 2>"$T/err"
+check "a missing out-dir exits 2 with the fix" bash -c "[ $? -eq 2 ] && grep -q 'install -d' '$T/err'"
+"$GPUTEL" agent --frobnicate >/dev/null 2>"$T/err"
+check "an unknown flag exits 2" test $? -eq 2
+finish

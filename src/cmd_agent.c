@@ -20,11 +20,13 @@
 #include "activity.h"
 #include "commands.h"
 #include "config.h"
+#include "hook.h"
 #include "http.h"
 #include "log.h"
 #include "loop.h"
 #include "prom.h"
 #include "sampler.h"
+#include "sdnotify.h"
 #include "sink_csv.h"
 #include "util.h"
 
@@ -58,7 +60,22 @@ struct agent {
 	const char *driver;
 	int64_t started_ns;
 	unsigned int periods;
+	struct hooks hooks;
+	bool ready_sent;
+	int64_t watchdog_ns, watchdog_sent_ns;
 };
+
+static void run_hook(struct agent *a, const char *cmd, const char *event,
+		     const struct activity_sample *s, const struct snapshot *snap)
+{
+	char ts[32];
+	struct hook_event ev = { event, ts, s->util_cpct, a->csv_open ? a->csv.path : "" };
+
+	if (!*cmd)
+		return;
+	fmt_iso8601_ms(ts, &snap->wall);
+	hook_start(&a->hooks, cmd, &ev);
+}
 
 static void http_on(struct agent *a)
 {
@@ -133,10 +150,26 @@ static void agent_tick(void *ctx, const struct snapshot *snap)
 	struct activity_sample s = activity_sample_of(snap, watch_slots(a, snap));
 	enum activity_event ev = activity_step(&a->act, &a->act_cfg, s, snap->mono_ns);
 
-	if (ev == ACT_EV_START)
+	if (ev == ACT_EV_START) {
 		telemetry_on(a, &s);
-	else if (ev == ACT_EV_STOP)
+		run_hook(a, a->cfg.on_start, "start", &s, snap);
+		sdnotify("STATUS=telemetry on");
+	} else if (ev == ACT_EV_STOP) {
+		/* The stop hook still sees the period's CSV file name. */
+		char path[sizeof a->csv.path];
+
+		str_copy(path, a->csv_open ? a->csv.path : "", sizeof path);
 		telemetry_off(a, &s);
+		if (*a->cfg.on_stop) {
+			char ts[32];
+			struct hook_event hev = { "stop", ts, s.util_cpct, path };
+
+			fmt_iso8601_ms(ts, &snap->wall);
+			hook_start(&a->hooks, a->cfg.on_stop, &hev);
+		}
+		sdnotify("STATUS=telemetry off");
+	}
+	hook_reap(&a->hooks, snap->mono_ns);
 	if (a->csv_open)
 		csv_write(&a->csv, snap);
 	if (a->http) {
@@ -156,6 +189,15 @@ static void agent_tick(void *ctx, const struct snapshot *snap)
 
 		if (n > 0 && sn > 0)
 			http_publish(a->http, a->metrics, n, status, (size_t)sn, snap->mono_ns);
+	}
+	/* Ready once the listener is bound (before the loop) and a sample taken. */
+	if (!a->ready_sent) {
+		sdnotify("READY=1\nSTATUS=watching GPU activity");
+		a->ready_sent = true;
+	}
+	if (a->watchdog_ns && snap->mono_ns - a->watchdog_sent_ns >= a->watchdog_ns / 2) {
+		sdnotify("WATCHDOG=1");
+		a->watchdog_sent_ns = snap->mono_ns;
 	}
 }
 
@@ -271,6 +313,7 @@ int cmd_agent(int argc, char **argv)
 	a.sampler = &sampler;
 	a.driver = sampler.gpus.backend ? sampler.gpus.backend->driver_version(sampler.gpus.state) : "";
 	activity_init(&a.act, mono_now_ns());
+	a.watchdog_ns = sdnotify_watchdog_ns();
 	log_info("agent: watching %s every %.3gs: on at >= %.4g%% for %.4gs, off at <= %.4g%% for %.4gs; CSV in %s; exporter %s on %s:%d",
 		 gpu_backend_name(&sampler.gpus), (double)a.cfg.poll_interval_ns / NS_PER_SEC,
 		 a.cfg.start_util_pct, (double)a.cfg.start_ns / NS_PER_SEC, a.cfg.stop_util_pct,
@@ -280,6 +323,8 @@ int cmd_agent(int argc, char **argv)
 	if (duration_ns)
 		last_tick = (uint64_t)((duration_ns + a.cfg.poll_interval_ns - 1) / a.cfg.poll_interval_ns);
 	rc = loop_run(&sampler, &snap, sfd, last_tick, &hooks, &loop_cpu_ns);
+	sdnotify("STOPPING=1");
+	hook_stop_all(&a.hooks);
 	if (a.csv_open) {
 		/* Stopping while active: the file is closed whole, not left open-ended. */
 		csv_close(&a.csv);

@@ -10,6 +10,7 @@
  * guide's name for JN_LOGDIR.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,9 @@ struct agent {
 	int64_t started_ns;
 	unsigned int periods;
 	struct hooks hooks;
+	int argc;                 /* kept for a reload: flags still win over the file */
+	char **argv;
+	const char *file;
 	bool ready_sent;
 	int64_t watchdog_ns, watchdog_sent_ns;
 };
@@ -201,16 +205,85 @@ static void agent_tick(void *ctx, const struct snapshot *snap)
 	}
 }
 
+static int parse_args(int argc, char **argv, struct config *cfg, const char **file,
+		      int64_t *duration_ns, struct config_errors *errs);
+
+/* Settings the running agent derives from its configuration. */
+static void apply_config(struct agent *a)
+{
+	a->act_cfg = (struct activity_config){
+		(int64_t)(a->cfg.start_util_pct * 100 + 0.5), a->cfg.start_ns,
+		(int64_t)(a->cfg.stop_util_pct * 100 + 0.5), a->cfg.stop_ns,
+	};
+	log_set_level(a->cfg.log_level);
+}
+
+/*
+ * SIGHUP: reads the configuration again (flags, environment, file) and
+ * applies the reloadable keys; the activity state is kept.  A broken file
+ * keeps the previous configuration, and a changed key that needs a restart
+ * keeps its old value, both with one line saying so.
+ */
+static void reload(struct agent *a)
+{
+	static struct config fresh;
+	static struct config_errors errs;
+	struct config old = a->cfg;
+	const char *file = NULL;
+	int64_t duration_ns;
+	int changed = 0;
+
+	config_errors_init(&errs);
+	config_defaults(&fresh);
+	parse_args(a->argc, a->argv, &fresh, &file, &duration_ns, &errs);
+	config_resolve(&fresh, file, environ, &errs);
+	if (cli_config_report(&errs) > 0) {
+		log_error("agent: reload: the configuration has %d error%s; keeping the previous one",
+			  errs.n_errors, errs.n_errors == 1 ? "" : "s");
+		return;
+	}
+	for (int k = 0; k < CONFIG_KEY__COUNT; k++) {
+		const struct config_key_info *ki = &config_keys[k];
+		char was[128], now[128];
+
+		if (config_value_equal(&old, &fresh, (enum config_key)k))
+			continue;
+		config_format_value(&old, ki, was, sizeof was);
+		config_format_value(&fresh, ki, now, sizeof now);
+		if (!ki->reloadable) {
+			log_warn("agent: reload: %s changed (%s -> %s) but needs a restart; keeping %s",
+				 ki->name, was, now, was);
+			memcpy((char *)&fresh + ki->offset, (const char *)&old + ki->offset, ki->size);
+			continue;
+		}
+		log_info("agent: reload: %s %s -> %s", ki->name, was, now);
+		changed++;
+	}
+	a->cfg = fresh;
+	apply_config(a);
+	if (a->cfg.poll_interval_ns != old.poll_interval_ns)
+		sampler_set_interval(a->sampler, a->cfg.poll_interval_ns);
+	if (a->cfg.exporter_mode != old.exporter_mode) {
+		if (a->cfg.exporter_mode == CONFIG_EXPORTER_ALWAYS || activity_is_active(&a->act))
+			http_on(a);
+		else
+			http_off(a);
+	}
+	log_info("agent: reloaded the configuration (%d change%s); activity state %s kept",
+		 changed, changed == 1 ? "" : "s", activity_state_name(a->act.state));
+}
+
 static void agent_reopen(void *ctx, int signo)
 {
 	struct agent *a = ctx;
 
-	(void)signo;
+	if (signo == SIGHUP)
+		reload(a);
 	if (a->csv_open)
 		csv_reopen(&a->csv);
 }
 
-static int parse_args(int argc, char **argv, struct agent *a, const char **file,
+static int parse_args(int argc, char **argv, struct config *cfg, const char **file,
 		      int64_t *duration_ns, struct config_errors *errs)
 {
 	for (int i = 1; i < argc; i++) {
@@ -222,9 +295,9 @@ static int parse_args(int argc, char **argv, struct agent *a, const char **file,
 			return -1;
 		}
 		if (!strcmp(argv[i], "--quiet")) {
-			config_set(&a->cfg, "JN_LOG_LEVEL", "warn", CONFIG_SRC_FLAG, 0, errs);
+			config_set(cfg, "JN_LOG_LEVEL", "warn", CONFIG_SRC_FLAG, 0, errs);
 		} else if (!strcmp(argv[i], "--verbose")) {
-			config_set(&a->cfg, "JN_LOG_LEVEL", "debug", CONFIG_SRC_FLAG, 0, errs);
+			config_set(cfg, "JN_LOG_LEVEL", "debug", CONFIG_SRC_FLAG, 0, errs);
 		} else if ((r = opt_value(argc, argv, &i, "--config", &v)) != 0) {
 			if (r < 0)
 				return EXIT_USAGE;
@@ -232,13 +305,13 @@ static int parse_args(int argc, char **argv, struct agent *a, const char **file,
 		} else if ((r = opt_value(argc, argv, &i, "--out-dir", &v)) != 0) {
 			if (r < 0)
 				return EXIT_USAGE;
-			config_set(&a->cfg, "JN_LOGDIR", v, CONFIG_SRC_FLAG, 0, errs);
+			config_set(cfg, "JN_LOGDIR", v, CONFIG_SRC_FLAG, 0, errs);
 		} else if ((r = opt_value(argc, argv, &i, "--duration", &v)) != 0) {
 			if (r < 0)
 				return EXIT_USAGE;
 			if (parse_seconds_ns(v, 1, 100LL * 365 * 24 * 3600 * NS_PER_SEC, duration_ns) != 0)
 				return usage_error("agent", "bad --duration '%s'; give a positive number of seconds", v);
-		} else if ((r = cli_config_flag(argc, argv, &i, &a->cfg, errs)) != 0) {
+		} else if ((r = cli_config_flag(argc, argv, &i, cfg, errs)) != 0) {
 			if (r < 0)
 				return EXIT_USAGE;
 		} else {
@@ -265,20 +338,18 @@ int cmd_agent(int argc, char **argv)
 
 	config_errors_init(&errs);
 	config_defaults(&a.cfg);
-	r = parse_args(argc, argv, &a, &file, &duration_ns, &errs);
+	r = parse_args(argc, argv, &a.cfg, &file, &duration_ns, &errs);
 	if (r != 0)
 		return r < 0 ? 0 : r;
 	config_resolve(&a.cfg, file, environ, &errs);
 	if (cli_config_report(&errs) > 0)
 		return EXIT_USAGE;
-	log_set_level(a.cfg.log_level);
 	if (stat(a.cfg.logdir, &st) != 0 || !S_ISDIR(st.st_mode) || access(a.cfg.logdir, W_OK | X_OK) != 0)
 		return usage_error("agent", "out-dir %s is missing or not writable; create it (install -d %s) or pass --out-dir DIR",
 				   a.cfg.logdir, a.cfg.logdir);
-	a.act_cfg = (struct activity_config){
-		(int64_t)(a.cfg.start_util_pct * 100 + 0.5), a.cfg.start_ns,
-		(int64_t)(a.cfg.stop_util_pct * 100 + 0.5), a.cfg.stop_ns,
-	};
+	a.argc = argc;
+	a.argv = argv;
+	apply_config(&a);
 	a.http_opt = (struct http_options){
 		a.cfg.exporter_bind, (unsigned int)a.cfg.exporter_port,
 		3 * a.cfg.poll_interval_ns > 3 * NS_PER_SEC ? 3 * a.cfg.poll_interval_ns : 3 * NS_PER_SEC,

@@ -83,6 +83,24 @@ int sampler_start(struct sampler *s, struct snapshot *snap)
 	return s->timerfd;
 }
 
+int sampler_set_interval(struct sampler *s, int64_t interval_ns)
+{
+	struct itimerspec its = { 0 };
+	int64_t last_due = s->start_ns + (int64_t)(s->seq - 1) * s->interval_ns;
+	int64_t next = last_due + interval_ns;
+
+	if (interval_ns <= 0 || s->timerfd < 0)
+		return -1;
+	/* Renumber the schedule so that tick seq+1 falls at next. */
+	s->start_ns = next - (int64_t)s->seq * interval_ns;
+	s->interval_ns = interval_ns;
+	its.it_value.tv_sec = next / NS_PER_SEC;
+	its.it_value.tv_nsec = next % NS_PER_SEC;
+	its.it_interval.tv_sec = interval_ns / NS_PER_SEC;
+	its.it_interval.tv_nsec = interval_ns % NS_PER_SEC;
+	return timerfd_settime(s->timerfd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
 int sampler_tick(struct sampler *s, struct snapshot *snap)
 {
 	uint64_t expirations = 0;

@@ -54,6 +54,12 @@ int sampler_start(struct sampler *s, struct snapshot *snap);
  */
 int sampler_tick(struct sampler *s, struct snapshot *snap);
 
+/*
+ * Changes the period from the next tick on (a configuration reload); the
+ * new schedule starts at the last tick's due time.  Returns 0 or -1.
+ */
+int sampler_set_interval(struct sampler *s, int64_t interval_ns);
+
 /* One snapshot now, outside any schedule (`gputel gpus`). */
 void sampler_take(struct sampler *s, struct snapshot *snap);
 

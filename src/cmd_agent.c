@@ -150,11 +150,17 @@ static uint64_t watch_slots(const struct agent *a, const struct snapshot *snap)
 
 static void agent_tick(void *ctx, const struct snapshot *snap)
 {
+	static struct snapshot full;
 	struct agent *a = ctx;
 	struct activity_sample s = activity_sample_of(snap, watch_slots(a, snap));
 	enum activity_event ev = activity_step(&a->act, &a->act_cfg, s, snap->mono_ns);
 
 	if (ev == ACT_EV_START) {
+		/* This tick was sampled lite (idle): sample it again in full, so
+		 * the period's first row and scrape are complete. */
+		sampler_set_lite(a->sampler, 0);
+		sampler_resample(a->sampler, &full);
+		snap = &full;
 		telemetry_on(a, &s);
 		run_hook(a, a->cfg.on_start, "start", &s, snap);
 		sdnotify("STATUS=telemetry on");
@@ -176,6 +182,8 @@ static void agent_tick(void *ctx, const struct snapshot *snap)
 	hook_reap(&a->hooks, snap->mono_ns);
 	if (a->csv_open)
 		csv_write(&a->csv, snap);
+	/* While idle only utilisation is read (from the next tick on). */
+	sampler_set_lite(a->sampler, !activity_is_active(&a->act));
 	if (a->http) {
 		struct prom_self self = {
 			GPUTEL_VERSION, a->driver, activity_is_active(&a->act), 1,

@@ -596,7 +596,12 @@ static int parse_value(const struct config_key_info *k, const char *v, union val
 			snprintf(why, n, "%s is out of range; give a percentage %s", q, bounds);
 			return -1;
 		}
-		out->pct = x;
+		/*
+		 * Hundredths of a percent, the resolution the agent works in:
+		 * 12.345 is 12.35, and any stored value prints back exactly as
+		 * a plain decimal (a tiny one would otherwise print as 1e-06).
+		 */
+		out->pct = (double)(int64_t)(x * 100 + 0.5) / 100;
 		return 0;
 	}
 
@@ -1061,10 +1066,17 @@ int config_validate(const struct config *cfg, struct config_errors *errs)
 
 static void fmt_percent(double x, char *buf, size_t n)
 {
-	/* The shortest form that reads back as the same double. */
-	snprintf(buf, n, "%.15g", x);
-	if (strtod(buf, NULL) != x)
-		snprintf(buf, n, "%.17g", x);
+	/* Stored in hundredths: "20", "12.5", "0.01"; never an exponent. */
+	int64_t c = (int64_t)(x * 100 + 0.5);
+	int w;
+
+	if (c % 100 == 0)
+		w = snprintf(buf, n, "%lld", (long long)(c / 100));
+	else if (c % 10 == 0)
+		w = snprintf(buf, n, "%lld.%lld", (long long)(c / 100), (long long)(c % 100 / 10));
+	else
+		w = snprintf(buf, n, "%lld.%02lld", (long long)(c / 100), (long long)(c % 100));
+	(void)w;
 }
 
 static void fmt_gpus(const struct config_gpu_set *g, char *buf, size_t n)

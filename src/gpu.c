@@ -104,6 +104,12 @@ void gpu_sample(struct gpu_set *set, struct snapshot *snap)
 	set->backend->sample(set->state, snap);
 }
 
+void gpu_set_lite(struct gpu_set *set, int lite)
+{
+	if (set->backend && set->backend->set_lite)
+		set->backend->set_lite(set->state, lite);
+}
+
 const char *gpu_backend_name(const struct gpu_set *set)
 {
 	return set->backend ? set->backend->name : "none";

@@ -44,6 +44,11 @@ struct gpu_backend {
 	/* One-line description of what was loaded (library path, binary). */
 	const char *(*detail)(void *state);
 	void (*close)(void *state);
+	/*
+	 * Optional: lite sampling reads only what the activity decision needs
+	 * (utilisation and health); the other fields are VAL_ABSENT.
+	 */
+	void (*set_lite)(void *state, int lite);
 };
 
 extern const struct gpu_backend gpu_nvml_backend;
@@ -62,6 +67,8 @@ struct gpu_set {
  */
 int gpu_open(struct gpu_set *set, const struct gpu_options *opt);
 void gpu_sample(struct gpu_set *set, struct snapshot *snap);
+/* Lite sampling on or off, where the backend offers it (see set_lite). */
+void gpu_set_lite(struct gpu_set *set, int lite);
 const char *gpu_backend_name(const struct gpu_set *set);
 void gpu_close(struct gpu_set *set);
 

@@ -137,6 +137,7 @@ struct nvml {
 	char detail[384];
 	struct nvml_api api;
 	bool initialised;
+	bool lite;                /* only utilisation, for the agent while idle */
 	/* Driver-level trouble: re-initialise the whole library with backoff. */
 	bool driver_down;
 	int64_t driver_retry_at_ns;
@@ -460,6 +461,11 @@ static void sample_gpu(struct nvml *n, struct nvml_gpu *g, struct gpu_reading *o
 	QUERY(GPU_F_UTIL_GPU_PCT, get_utilization, (d, &util), util.gpu);
 	out->st[GPU_F_UTIL_MEM_PCT] = out->st[GPU_F_UTIL_GPU_PCT];
 	out->val[GPU_F_UTIL_MEM_PCT] = util.memory;
+	if (n->lite) {
+		/* The activity decision needs nothing more; the rest stays absent. */
+		*tp = t;
+		return;
+	}
 
 	/*
 	 * Memory: v2 reports reserved memory apart from used, as nvidia-smi
@@ -633,6 +639,11 @@ static void nvml_sample(void *state, struct snapshot *snap)
 	snap->gpu_src.duration_ns = mono_now_ns() - start;
 }
 
+static void nvml_set_lite(void *state, int lite)
+{
+	((struct nvml *)state)->lite = lite != 0;
+}
+
 static const char *nvml_driver_version(void *state)
 {
 	return ((struct nvml *)state)->driver;
@@ -662,4 +673,5 @@ const struct gpu_backend gpu_nvml_backend = {
 	.driver_version = nvml_driver_version,
 	.detail = nvml_detail,
 	.close = nvml_close,
+	.set_lite = nvml_set_lite,
 };

@@ -40,8 +40,20 @@ void sampler_take(struct sampler *s, struct snapshot *snap)
 	snap->mono_ns = mono_now_ns();
 	snap->seq = s->seq;
 	gpu_sample(&s->gpus, snap);
-	host_sample(s->host, snap);
+	if (s->lite) {
+		memset(&snap->host, 0, sizeof snap->host);
+		snap->host_src.duration_ns = 0;
+		snap->host_src.ok = 1;
+	} else {
+		host_sample(s->host, snap);
+	}
 	s->stats.ticks++;
+}
+
+void sampler_resample(struct sampler *s, struct snapshot *snap)
+{
+	sampler_take(s, snap);
+	s->stats.ticks--;
 }
 
 static void record_lateness(struct sampler_stats *st, int64_t late_ns)
@@ -81,6 +93,14 @@ int sampler_start(struct sampler *s, struct snapshot *snap)
 		return -1;
 	}
 	return s->timerfd;
+}
+
+void sampler_set_lite(struct sampler *s, int lite)
+{
+	if (s->lite == lite)
+		return;
+	s->lite = lite;
+	gpu_set_lite(&s->gpus, lite);
 }
 
 int sampler_set_interval(struct sampler *s, int64_t interval_ns)

@@ -36,6 +36,7 @@ struct sampler {
 	int64_t start_ns;        /* CLOCK_MONOTONIC time tick 1 was due */
 	int timerfd;
 	uint64_t seq;
+	int lite;                /* sample only what the activity decision needs */
 	struct sampler_stats stats;
 };
 
@@ -59,6 +60,20 @@ int sampler_tick(struct sampler *s, struct snapshot *snap);
  * new schedule starts at the last tick's due time.  Returns 0 or -1.
  */
 int sampler_set_interval(struct sampler *s, int64_t interval_ns);
+
+/*
+ * Lite sampling (the agent while idle): GPU utilisation and health only,
+ * no host sensors; every other value is VAL_ABSENT.  Applies from the next
+ * snapshot.
+ */
+void sampler_set_lite(struct sampler *s, int lite);
+
+/*
+ * Samples the current tick again into snap (same seq, not counted as a
+ * tick): the agent does so in full when its decision was taken on a lite
+ * sample.
+ */
+void sampler_resample(struct sampler *s, struct snapshot *snap);
 
 /* One snapshot now, outside any schedule (`gputel gpus`). */
 void sampler_take(struct sampler *s, struct snapshot *snap);

@@ -69,13 +69,16 @@ run_fuzz() {
 		corpus=$(mktemp -d)
 		[ -d "tests/fuzz/corpus/$name" ] && cp -r "tests/fuzz/corpus/$name/." "$corpus/"
 		echo "# fuzz: $name for ${FUZZ_SECONDS:-10}s"
-		out=$("$f" -max_total_time="${FUZZ_SECONDS:-10}" -timeout=5 "$corpus" 2>&1)
+		# A crashing input is kept under $BUILD/fuzz-artifacts, not in the checkout.
+		mkdir -p "$BUILD/fuzz-artifacts"
+		out=$("$f" -max_total_time="${FUZZ_SECONDS:-10}" -timeout=5 \
+			-artifact_prefix="$BUILD/fuzz-artifacts/$name-" "$corpus" 2>&1)
 		status=$?
 		rm -rf "$corpus"
 		if [ "$status" -eq 0 ]; then
 			out="ok - $name: no crash in ${FUZZ_SECONDS:-10}s"
 		else
-			out="not ok - $name: $(grep -m1 -E 'ERROR|SUMMARY' <<<"$out")"
+			out="not ok - $name: $(grep -m1 -E 'ERROR|SUMMARY' <<<"$out") (input kept in $BUILD/fuzz-artifacts)"
 		fi
 		echo "$out"
 		count "$name" "$out" 0

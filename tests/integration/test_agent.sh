@@ -28,6 +28,7 @@ AG=$!
 PIDS+=("$AG")
 sleep 1
 a1=$(metric "$PORT" gputel_telemetry_active)
+idle_scrape=$(curl -s "http://127.0.0.1:$PORT/metrics")
 sleep 2.3
 a2=$(metric "$PORT" gputel_telemetry_active)
 p2=$(curl -s "http://127.0.0.1:$PORT/metrics" | grep '^gputel_gpu_power_watts{gpu="0"' | awk '{ print $NF }')
@@ -40,6 +41,9 @@ check "before the spike, gputel_telemetry_active is 0 (got '$a1')" test "$a1" = 
 check "during the spike, gputel_telemetry_active is 1 (got '$a2')" test "$a2" = 1
 check "during the spike, the exporter serves the simulated power (got '$p2')" test "$p2" = "600.000"
 check "after the spike, gputel_telemetry_active is 0 (got '$a3')" test "$a3" = 0
+check "while idle only utilisation is polled: no power series" bash -c "! grep -q '^gputel_gpu_power_watts' <<<\"\$1\"" _ "$idle_scrape"
+check "while idle the utilisation is still served" grep -q '^gputel_gpu_utilization_ratio{gpu="0"' <<<"$idle_scrape"
+check "while idle no host sensor is read" bash -c "! grep -q '^gputel_host_temperature_celsius' <<<\"\$1\"" _ "$idle_scrape"
 files=("$T/out"/gpu_telemetry_*.csv)
 check "a new CSV file for each of the 2 active periods (got ${#files[@]})" test "${#files[@]}" -eq 2
 # Times of the first and last row of each file, in seconds after the scenario's start.
@@ -61,6 +65,7 @@ check "period 2 starts at 8 s (got $s2)" within "$s2" 7.85 8.25
 check "period 2 ends at 10 s (got $e2)" within "$e2" 9.7 10.2
 check "every tick of a period has a row for both gpus" test $((n1 % 2)) -eq 0 -a $((n2 % 2)) -eq 0
 check "no torn rows" test "$(bad_rows "${files[@]}")" -eq 0
+check "every row of a period is complete: power and host columns filled" test "$(for f in "${files[@]}"; do col_values "$f" power_draw_w; col_values "$f" cpu_pkg_temp_c; done | grep -c '^$')" -eq 0
 check "each transition is logged once" test "$(grep -c 'telemetry on' "$T/agent.log")$(grep -c 'telemetry off' "$T/agent.log")" = 22
 check "the closing line counts 2 active periods" grep -q "2 active periods" "$T/agent.log"
 

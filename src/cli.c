@@ -69,3 +69,19 @@ int cli_config_report(const struct config_errors *errs)
 			errs->n_errors + errs->n_warnings - errs->n_msgs);
 	return errs->n_errors;
 }
+
+void cli_json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20 || ch == 0x7f)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}

@@ -116,22 +116,6 @@ static void shell_value(const char *v, char *buf, size_t n)
 	buf[o] = '\0';
 }
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20 || ch == 0x7f)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
-}
-
 static const char *source_word(enum config_source s)
 {
 	switch (s) {
@@ -150,7 +134,7 @@ static void show_json(const struct config *cfg, const struct config_errors *errs
 	bool first = true;
 
 	printf("{\"file\": ");
-	json_str(cfg->file);
+	cli_json_str(cfg->file);
 	printf(", \"file_found\": %s, \"keys\": [", cfg->file_found ? "true" : "false");
 	for (size_t i = 0; i < CONFIG_KEY__COUNT; i++) {
 		const struct config_key_info *k = &config_keys[i];
@@ -160,24 +144,24 @@ static void show_json(const struct config *cfg, const struct config_errors *errs
 		config_format_bounds(k, bounds, sizeof bounds);
 		config_flag_name(k, flag, sizeof flag);
 		printf("%s\n  {\"key\": ", i ? "," : "");
-		json_str(k->name);
+		cli_json_str(k->name);
 		printf(", \"value\": ");
-		json_str(value);
+		cli_json_str(value);
 		printf(", \"source\": \"%s\"", source_word(o->src));
 		if (o->src == CONFIG_SRC_FILE)
 			printf(", \"line\": %u", o->line);
 		else
 			printf(", \"line\": null");
 		printf(", \"type\": ");
-		json_str(config_type_name(k->type));
+		cli_json_str(config_type_name(k->type));
 		printf(", \"bounds\": ");
-		json_str(bounds);
+		cli_json_str(bounds);
 		printf(", \"default\": ");
-		json_str(k->def);
+		cli_json_str(k->def);
 		printf(", \"flag\": ");
-		json_str(flag);
+		cli_json_str(flag);
 		printf(", \"reloadable\": %s, \"help\": ", k->reloadable ? "true" : "false");
-		json_str(k->help);
+		cli_json_str(k->help);
 		putchar('}');
 	}
 	printf("\n], \"warnings\": [");
@@ -185,7 +169,7 @@ static void show_json(const struct config *cfg, const struct config_errors *errs
 		if (!errs->msg[i].warning)
 			continue;
 		printf("%s\n  ", first ? "" : ",");
-		json_str(errs->msg[i].text);
+		cli_json_str(errs->msg[i].text);
 		first = false;
 	}
 	printf("%s]}\n", first ? "" : "\n");

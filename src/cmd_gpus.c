@@ -44,29 +44,13 @@ static const char *fmt_field(char *buf, size_t n, const struct field_desc *d, in
 	return buf;
 }
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
-}
-
 /* "name": value-or-null, with hex masks as strings. */
 static void json_field(const struct field_desc *d, int64_t v, int st, bool comma)
 {
 	char buf[48];
 
 	printf("%s", comma ? ", " : "");
-	json_str(d->name);
+	cli_json_str(d->name);
 	if (st != VAL_OK)
 		printf(": null");
 	else if (d->hex)
@@ -83,7 +67,7 @@ static void json_states(const uint8_t *st, const struct field_desc *desc, int co
 	for (int f = 0; f < count; f++)
 		if (st[f] == want) {
 			printf("%s", first ? "" : ", ");
-			json_str(desc[f].name);
+			cli_json_str(desc[f].name);
 			first = false;
 		}
 	putchar(']');
@@ -97,21 +81,21 @@ static void print_json(struct sampler *s, const struct snapshot *snap)
 	const char *driver = s->gpus.backend ? s->gpus.backend->driver_version(s->gpus.state) : "";
 
 	printf("{\"backend\": ");
-	json_str(gpu_backend_name(&s->gpus));
+	cli_json_str(gpu_backend_name(&s->gpus));
 	printf(", \"reason\": ");
-	json_str(s->gpus.reason);
+	cli_json_str(s->gpus.reason);
 	printf(", \"driver_version\": ");
-	json_str(driver);
+	cli_json_str(driver);
 	printf(", \"gpus\": [");
 	for (unsigned int i = 0; i < snap->n_gpus; i++) {
 		const struct gpu_reading *g = &snap->gpu[i];
 
 		printf("%s\n  {\"index\": %u, \"uuid\": ", i ? "," : "", g->id.index);
-		json_str(g->id.uuid);
+		cli_json_str(g->id.uuid);
 		printf(", \"name\": ");
-		json_str(g->id.name);
+		cli_json_str(g->id.name);
 		printf(", \"pci_bus_id\": ");
-		json_str(g->id.pci_bus_id);
+		cli_json_str(g->id.pci_bus_id);
 		printf(", \"status\": \"%s\"", g->health == GPU_HEALTH_UP ? "up" : "down");
 		for (int f = 0; f < GPU_F__COUNT; f++)
 			json_field(&gpu_field_desc[f], g->val[f], g->st[f], true);
@@ -122,19 +106,19 @@ static void print_json(struct sampler *s, const struct snapshot *snap)
 		putchar('}');
 	}
 	printf("],\n \"host\": {\"sysfs_root\": ");
-	json_str(host_sysfs_root(s->host));
+	cli_json_str(host_sysfs_root(s->host));
 	printf(", \"rapl_status\": \"%s\"", rapl_word[snap->host.rapl]);
 	for (int f = 0; f < HOST_F__COUNT; f++)
 		json_field(&host_field_desc[f], snap->host.val[f], snap->host.st[f], true);
 	printf(",\n  \"temperatures\": [");
 	for (size_t i = 0; i < nt; i++) {
 		printf("%s{\"chip\": ", i ? ", " : "");
-		json_str(temps[i].chip);
+		cli_json_str(temps[i].chip);
 		printf(", \"label\": ");
-		json_str(temps[i].label);
+		cli_json_str(temps[i].label);
 		printf(", \"role\": ");
 		if (temps[i].role)
-			json_str(temps[i].role);
+			cli_json_str(temps[i].role);
 		else
 			printf("null");
 		putchar('}');
@@ -142,9 +126,9 @@ static void print_json(struct sampler *s, const struct snapshot *snap)
 	printf("],\n  \"rapl_zones\": [");
 	for (size_t i = 0; i < nz; i++) {
 		printf("%s{\"zone\": ", i ? ", " : "");
-		json_str(zones[i].zone);
+		cli_json_str(zones[i].zone);
 		printf(", \"name\": ");
-		json_str(zones[i].name);
+		cli_json_str(zones[i].name);
 		printf(", \"readable\": %s}", zones[i].readable ? "true" : "false");
 	}
 	printf("]}}\n");

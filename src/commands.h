@@ -43,6 +43,9 @@ int cli_config_flag(int argc, char **argv, int *i, struct config *cfg, struct co
 /* Prints the collected configuration messages; returns the error count. */
 int cli_config_report(const struct config_errors *errs);
 
+/* Prints s on stdout as a JSON string (quotes and control characters escaped). */
+void cli_json_str(const char *s);
+
 /* Prints "gputel: <cmd>: <msg>" and returns EXIT_USAGE. */
 int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

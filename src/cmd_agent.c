@@ -59,6 +59,7 @@ struct agent {
 	struct http_options http_opt;
 	char *metrics;
 	const char *driver;
+	char hostname[256];        /* dcgm's Hostname label */
 	int64_t started_ns;
 	unsigned int periods;
 	struct hooks hooks;
@@ -186,9 +187,14 @@ static void agent_tick(void *ctx, const struct snapshot *snap)
 	sampler_set_lite(a->sampler, !activity_is_active(&a->act));
 	if (a->http) {
 		struct prom_self self = {
-			GPUTEL_VERSION, a->driver, activity_is_active(&a->act), 1,
-			a->rows_written + (a->csv_open ? a->csv.rows_written : 0),
-			a->rows_dropped + (a->csv_open ? a->csv.rows_dropped : 0),
+			.version = GPUTEL_VERSION,
+			.driver_version = a->driver,
+			.names = a->cfg.metric_names,
+			.hostname = a->hostname,
+			.telemetry_active = activity_is_active(&a->act),
+			.have_csv = 1,
+			.csv_rows_written = a->rows_written + (a->csv_open ? a->csv.rows_written : 0),
+			.csv_rows_dropped = a->rows_dropped + (a->csv_open ? a->csv.rows_dropped : 0),
 		};
 		size_t n = prom_render(snap, &self, a->metrics, METRICS_MAX);
 		char status[512];
@@ -390,6 +396,9 @@ int cmd_agent(int argc, char **argv)
 		return r == GPU_OPEN_BAD_CONFIG ? EXIT_USAGE : 1;
 	}
 	a.sampler = &sampler;
+	/* The exporter's per-channel temperatures and per-zone energy. */
+	host_set_detail(sampler.host, 1);
+	prom_default_hostname(a.hostname, sizeof a.hostname);
 	a.driver = sampler.gpus.backend ? sampler.gpus.backend->driver_version(sampler.gpus.state) : "";
 	activity_init(&a.act, mono_now_ns());
 	a.watchdog_ns = sdnotify_watchdog_ns();

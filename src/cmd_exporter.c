@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "config.h"
 #include "http.h"
 #include "log.h"
 #include "loop.h"
@@ -25,16 +26,21 @@
 #define METRICS_MAX (4 << 20)
 
 static const char exporter_usage[] =
-	"usage: gputel exporter [--bind ADDR] [--port PORT] [--interval SECONDS] [--quiet | --verbose]\n"
+	"usage: gputel exporter [--bind ADDR] [--port PORT] [--interval SECONDS]\n"
+	"                       [--metric-names LIST] [--config FILE] [--quiet | --verbose]\n"
 	"\n"
 	"Serves Prometheus metrics of every GPU and the host (docs/metrics.md):\n"
 	"  GET /metrics   text format 0.0.4, gzip when asked\n"
 	"  GET /healthz   200 while sampling is alive, 503 when the last tick is stale\n"
 	"  GET /status    JSON: backend, GPUs, last tick, version\n"
 	"\n"
-	"  --bind ADDR          numeric address to listen on (default 0.0.0.0)\n"
+	"  --bind ADDR          numeric address to listen on (default $JN_EXPORTER_BIND, else 0.0.0.0)\n"
 	"  --port PORT          TCP port (default $JN_EXPORTER_PORT, else 9118)\n"
-	"  --interval SECONDS   sampling period, 0.01 to 3600 (default 1)\n";
+	"  --interval SECONDS   sampling period, 0.01 to 3600 (default $JN_POLL_INTERVAL, else 1)\n"
+	"  --metric-names LIST  name sets, comma-separated: gputel (default), jn (the guide's\n"
+	"                       jn_* gauges), dcgm (dcgm-exporter's DCGM_FI_* names)\n"
+	"  --config FILE        settings file (default /etc/default/justnews-gpu-telemetry);\n"
+	"                       flags win over the environment, which wins over the file\n";
 
 struct exporter {
 	struct http_server *http;
@@ -42,6 +48,8 @@ struct exporter {
 	char *metrics;           /* METRICS_MAX */
 	char status[4096];
 	const char *driver;
+	unsigned int names;      /* PROM_NAMES_* */
+	char hostname[256];
 };
 
 static int parse_port(const char *v, unsigned int *port)
@@ -85,7 +93,13 @@ static size_t render_status(struct exporter *e, const struct snapshot *snap)
 static void exporter_tick(void *ctx, const struct snapshot *snap)
 {
 	struct exporter *e = ctx;
-	struct prom_self self = { GPUTEL_VERSION, e->driver, 1, 0, 0, 0 };
+	struct prom_self self = {
+		.version = GPUTEL_VERSION,
+		.driver_version = e->driver,
+		.names = e->names,
+		.hostname = e->hostname,
+		.telemetry_active = 1,
+	};
 	size_t n = prom_render(snap, &self, e->metrics, METRICS_MAX);
 	size_t sn = render_status(e, snap);
 
@@ -114,19 +128,23 @@ int cmd_exporter(int argc, char **argv)
 {
 	static struct sampler sampler;
 	static struct snapshot snap;
+	static struct config cfg;
+	static struct config_errors errs;
 	struct exporter e = { 0 };
 	struct http_options hopt = { NULL, DEFAULT_PORT, 0, NULL };
 	struct gpu_options gopt = { .interval_ns = NS_PER_SEC };
 	struct loop_hooks hooks = { exporter_tick, NULL, &e };
-	const char *env_port = getenv("JN_EXPORTER_PORT");
+	const char *file = NULL;
 	char err[1024];
 	int r, sfd, rc;
 	int64_t loop_cpu_ns;
 
-	if (env_port && *env_port && parse_port(env_port, &hopt.port) != 0)
-		return usage_error("exporter", "JN_EXPORTER_PORT='%s' is not a port; give 1..65535", env_port);
+	config_errors_init(&errs);
+	config_defaults(&cfg);
 	for (int i = 1; i < argc; i++) {
 		const char *v;
+		unsigned int port;
+		int64_t ns;
 
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			fputs(exporter_usage, stdout);
@@ -139,21 +157,40 @@ int cmd_exporter(int argc, char **argv)
 		} else if ((r = opt_value(argc, argv, &i, "--bind", &v)) != 0) {
 			if (r < 0)
 				return EXIT_USAGE;
-			hopt.bind = v;
+			config_set(&cfg, "JN_EXPORTER_BIND", v, CONFIG_SRC_FLAG, 0, &errs);
 		} else if ((r = opt_value(argc, argv, &i, "--port", &v)) != 0) {
 			if (r < 0)
 				return EXIT_USAGE;
-			if (parse_port(v, &hopt.port) != 0)
+			if (parse_port(v, &port) != 0)
 				return usage_error("exporter", "bad --port '%s'; give 1..65535, e.g. --port 9118", v);
+			config_set(&cfg, "JN_EXPORTER_PORT", v, CONFIG_SRC_FLAG, 0, &errs);
 		} else if ((r = opt_value(argc, argv, &i, "--interval", &v)) != 0) {
 			if (r < 0)
 				return EXIT_USAGE;
-			if (parse_seconds_ns(v, 10 * 1000 * 1000LL, 3600 * NS_PER_SEC, &gopt.interval_ns) != 0)
+			if (parse_seconds_ns(v, 10 * 1000 * 1000LL, 3600 * NS_PER_SEC, &ns) != 0)
 				return usage_error("exporter", "bad --interval '%s'; give seconds from 0.01 to 3600, e.g. --interval 1", v);
+			config_set(&cfg, "JN_POLL_INTERVAL", v, CONFIG_SRC_FLAG, 0, &errs);
+		} else if ((r = opt_value(argc, argv, &i, "--metric-names", &v)) != 0) {
+			if (r < 0)
+				return EXIT_USAGE;
+			config_set(&cfg, "JN_METRIC_NAMES", v, CONFIG_SRC_FLAG, 0, &errs);
+		} else if ((r = opt_value(argc, argv, &i, "--config", &v)) != 0) {
+			if (r < 0)
+				return EXIT_USAGE;
+			file = v;
 		} else {
 			return usage_error("exporter", "unknown option '%s'; see 'gputel exporter --help'", argv[i]);
 		}
 	}
+	/* The file and the environment fill in whatever the flags did not set. */
+	config_resolve(&cfg, file, environ, &errs);
+	if (cli_config_report(&errs) > 0)
+		return EXIT_USAGE;
+	hopt.bind = cfg.exporter_bind;
+	hopt.port = (unsigned int)cfg.exporter_port;
+	gopt.interval_ns = cfg.poll_interval_ns;
+	e.names = cfg.metric_names;
+	prom_default_hostname(e.hostname, sizeof e.hostname);
 	/* /healthz: stale after three missed ticks (and never sooner than 3 s). */
 	hopt.stale_after_ns = 3 * gopt.interval_ns > 3 * NS_PER_SEC ? 3 * gopt.interval_ns : 3 * NS_PER_SEC;
 	sfd = loop_signals();
@@ -184,6 +221,8 @@ int cmd_exporter(int argc, char **argv)
 		return r == GPU_OPEN_BAD_CONFIG ? EXIT_USAGE : 1;
 	}
 	e.sampler = &sampler;
+	/* The per-channel temperatures and per-zone energy are served too. */
+	host_set_detail(sampler.host, 1);
 	e.driver = sampler.gpus.backend ? sampler.gpus.backend->driver_version(sampler.gpus.state) : "";
 	log_info("exporter: serving http://%s:%u/metrics every %.3gs (backend %s)",
 		 hopt.bind && *hopt.bind ? hopt.bind : "0.0.0.0", hopt.port,

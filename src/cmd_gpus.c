@@ -12,17 +12,19 @@
 #include "log.h"
 #include "prom.h"
 #include "sampler.h"
+#include "config.h"
 #include "outbuf.h"
 #include "sink_csv.h"
 #include "util.h"
 
 static const char gpus_usage[] =
-	"usage: gputel gpus [--json | --prometheus]\n"
+	"usage: gputel gpus [--json | --prometheus [--metric-names LIST]]\n"
 	"\n"
 	"Shows the GPU backend in use and why, every GPU with its current readings,\n"
 	"and the host sensors (hwmon temperatures, RAPL zones) that were found.\n"
 	"Empty or n/a readings are not supported by the GPU; 'error' means the read failed.\n"
-	"--prometheus prints the metrics as the exporter serves them (docs/metrics.md).\n";
+	"--prometheus prints the metrics as the exporter serves them (docs/metrics.md);\n"
+	"--metric-names picks the name sets as for the exporter: gputel, jn, dcgm.\n";
 
 static const char *const state_word[] = {
 	[VAL_ABSENT] = "-", [VAL_OK] = "", [VAL_UNSUPPORTED] = "n/a", [VAL_ERROR] = "error",
@@ -187,15 +189,20 @@ static void print_text(struct sampler *s, const struct snapshot *snap)
 	putchar('\n');
 }
 
-static int print_prometheus(struct sampler *s, const struct snapshot *snap)
+static int print_prometheus(struct sampler *s, const struct snapshot *snap, unsigned int names)
 {
 	static char buf[1 << 20];
+	char hostname[256];
 	struct prom_self self = {
 		.version = GPUTEL_VERSION,
+		.names = names,
+		.hostname = hostname,
 		.driver_version = s->gpus.backend ? s->gpus.backend->driver_version(s->gpus.state) : "",
 	};
-	size_t n = prom_render(snap, &self, buf, sizeof buf);
+	size_t n;
 
+	prom_default_hostname(hostname, sizeof hostname);
+	n = prom_render(snap, &self, buf, sizeof buf);
 	if (n == 0) {
 		log_error("gpus: the metrics do not fit in %zu bytes", sizeof buf);
 		return 1;
@@ -208,13 +215,26 @@ int cmd_gpus(int argc, char **argv)
 {
 	static struct sampler sampler;
 	static struct snapshot snap;
+	static struct config cfg;
+	static struct config_errors errs;
 	struct gpu_options opt = { .interval_ns = NS_PER_SEC };
-	bool json = false, prometheus = false;
+	bool json = false, prometheus = false, names_given = false;
+	const char *v;
 	char err[1024];
 	int r;
 
+	config_defaults(&cfg);
+	config_errors_init(&errs);
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json")) {
+		if ((r = opt_value(argc, argv, &i, "--metric-names", &v)) != 0) {
+			if (r < 0)
+				return EXIT_USAGE;
+			/* Parsed and checked as JN_METRIC_NAMES is, with the same messages. */
+			config_set(&cfg, "JN_METRIC_NAMES", v, CONFIG_SRC_FLAG, 0, &errs);
+			if (cli_config_report(&errs) > 0)
+				return EXIT_USAGE;
+			names_given = true;
+		} else if (!strcmp(argv[i], "--json")) {
 			json = true;
 		} else if (!strcmp(argv[i], "--prometheus")) {
 			prometheus = true;
@@ -227,6 +247,8 @@ int cmd_gpus(int argc, char **argv)
 	}
 	if (json && prometheus)
 		return usage_error("gpus", "--json and --prometheus exclude each other; pick one");
+	if (names_given && !prometheus)
+		return usage_error("gpus", "--metric-names needs --prometheus");
 	/* Logs would garble machine-read output on a shared terminal: keep them to problems. */
 	if ((json || prometheus) && log_get_level() > LOG_WARN)
 		log_set_level(LOG_WARN);
@@ -235,12 +257,14 @@ int cmd_gpus(int argc, char **argv)
 		log_error("%s", err);
 		return r == GPU_OPEN_BAD_CONFIG ? EXIT_USAGE : 1;
 	}
+	if (prometheus)
+		host_set_detail(sampler.host, 1);
 	/* A short pause gives the rates (CPU %, RAPL watts) a real interval. */
 	nanosleep(&(struct timespec){ .tv_nsec = 250 * 1000 * 1000 }, NULL);
 	sampler.seq = 1;
 	sampler_take(&sampler, &snap);
 	if (prometheus)
-		r = print_prometheus(&sampler, &snap);
+		r = print_prometheus(&sampler, &snap, cfg.metric_names);
 	else if (json)
 		print_json(&sampler, &snap);
 	else

@@ -16,6 +16,7 @@ struct host {
 	struct hwmon_set hwmon;
 	struct rapl_set rapl;
 	struct proc_src proc;
+	int detail;              /* see host_set_detail */
 };
 
 static void root_from_env(char *out, size_t n, const char *var, const char *def)
@@ -48,8 +49,8 @@ struct host *host_open(void)
 	/* RAPL before /proc: its baseline time should sit close to its read. */
 	rapl_scan(&h->rapl, h->sysfs_root);
 	proc_src_open(&h->proc, h->procfs_root);
-	log_debug("host: %zu temperature channels (%zu read each tick), %zu rapl zones under %s",
-		  h->hwmon.n, h->hwmon.n_read, h->rapl.n, h->sysfs_root);
+	log_debug("host: %zu temperature channels (%zu with a role), %zu rapl zones under %s",
+		  h->hwmon.n, h->hwmon.n_roled, h->rapl.n, h->sysfs_root);
 	return h;
 }
 
@@ -73,12 +74,18 @@ void host_sample(struct host *h, struct snapshot *snap)
 	memset(r, 0, sizeof *r);
 	if (h) {
 		/* First, so that t0 is the time of the energy reads. */
-		fails += rapl_sample(&h->rapl, t0, r);
-		fails += hwmon_sample(&h->hwmon, r);
+		fails += rapl_sample(&h->rapl, t0, h->detail, r);
+		fails += hwmon_sample(&h->hwmon, h->detail, r);
 		fails += proc_src_sample(&h->proc, r);
 	}
 	snap->host_src.ok = fails == 0;
 	snap->host_src.duration_ns = mono_now_ns() - t0;
+}
+
+void host_set_detail(struct host *h, int on)
+{
+	if (h)
+		h->detail = on != 0;
 }
 
 size_t host_temps(const struct host *h, const struct host_temp_info **out)

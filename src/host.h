@@ -21,7 +21,8 @@ struct host;
 /* One temperature channel found under hwmon, for `gputel gpus`. */
 struct host_temp_info {
 	char chip[64];       /* hwmon "name", e.g. coretemp, k10temp */
-	char label[64];      /* temp*_label, or "tempN" when unlabelled */
+	char device[64];     /* the chip's device (coretemp.0, 0000:00:18.3), else hwmonN */
+	char label[64];      /* temp*_label, or "tempN" when unlabelled; unique per chip */
 	const char *role;    /* "cpu_pkg", "cpu_core", "t_sensor", "chipset", "vrm" or NULL */
 };
 
@@ -38,6 +39,14 @@ void host_close(struct host *h);
 
 /* Fills snap->host and snap->host_src. Never allocates. */
 void host_sample(struct host *h, struct snapshot *snap);
+
+/*
+ * Detail on: every tick also reads every temperature channel and every RAPL
+ * zone into snap->host's per-channel arrays (the exporter's
+ * gputel_hwmon_temperature_celsius and gputel_rapl_energy_joules_total).
+ * Off (the default): only the channels and zones behind snapshot fields.
+ */
+void host_set_detail(struct host *h, int on);
 
 size_t host_temps(const struct host *h, const struct host_temp_info **out);
 size_t host_rapl_zones(const struct host *h, const struct host_rapl_info **out);

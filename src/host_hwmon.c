@@ -3,8 +3,9 @@
  *
  * hwmonN numbers change between boots, so chips are told apart by their
  * "name" and channels by their label (channel numbers have gaps on
- * coretemp).  Only channels that feed a snapshot field keep an open
- * descriptor; the rest are listed for `gputel gpus` and never read.
+ * coretemp).  Every channel keeps an open descriptor, but a tick reads
+ * only those that feed a snapshot field unless host detail is on (the
+ * exporter's per-channel series).
  */
 #include "host_internal.h"
 
@@ -141,17 +142,42 @@ static void read_chip_name(const char *dir, char *out, size_t n)
 	str_rtrim(out);
 }
 
+/*
+ * The chip's device, which tells two chips of the same name apart (one
+ * coretemp per socket): the basename of the "device" link, such as
+ * "coretemp.0" or "0000:00:18.3".  Virtual chips have no such link; their
+ * hwmonN name is the only handle, even though it can change between boots.
+ */
+static void read_chip_device(const char *dir, char *out, size_t n)
+{
+	char path[HOST_PATH_MAX], target[HOST_PATH_MAX];
+	const char *base;
+	ssize_t len;
+
+	if (str_fmt(path, sizeof path, "%s/device", dir) >= 0 &&
+	    (len = readlink(path, target, sizeof target - 1)) > 0) {
+		target[len] = '\0';
+		base = strrchr(target, '/');
+		str_copy(out, base ? base + 1 : target, n);
+		if (out[0])
+			return;
+	}
+	base = strrchr(dir, '/');
+	str_copy(out, base ? base + 1 : dir, n);
+}
+
 static void scan_chip(struct hwmon_set *s, const char *dir)
 {
 	unsigned int chans[HOST_MAX_CHANNELS_PER_CHIP];
 	char labels[HOST_MAX_CHANNELS_PER_CHIP][64];
-	char chip[64], path[HOST_PATH_MAX];
-	size_t n = 0, i;
+	char chip[64], device[64], path[HOST_PATH_MAX];
+	size_t n = 0, i, j;
 	int has_tdie = 0;
 	struct dirent *de;
 	DIR *d;
 
 	read_chip_name(dir, chip, sizeof chip);
+	read_chip_device(dir, device, sizeof device);
 	d = opendir(dir);
 	if (!d)
 		return;
@@ -172,6 +198,16 @@ static void scan_chip(struct hwmon_set *s, const char *dir)
 		if (strcasecmp(labels[i], "Tdie") == 0)
 			has_tdie = 1;
 	}
+	/* A label a driver repeats would make two series with the same labels. */
+	for (i = 1; i < n; i++)
+		for (j = 0; j < i; j++)
+			if (strcmp(labels[i], labels[j]) == 0) {
+				char tmp[64];
+
+				str_fmt(tmp, sizeof tmp, "%.40s (temp%u)", labels[i], chans[i]);
+				str_copy(labels[i], tmp, sizeof labels[i]);
+				break;
+			}
 
 	for (i = 0; i < n; i++) {
 		struct host_temp_info *ti;
@@ -186,21 +222,23 @@ static void scan_chip(struct hwmon_set *s, const char *dir)
 		if (role && is_amd_cpu_chip(chip) && has_tdie &&
 		    strcasecmp(labels[i], "Tctl") == 0)
 			role = NULL;
-		ti = &s->info[s->n++];
+		ti = &s->info[s->n];
 		str_copy(ti->chip, chip, sizeof ti->chip);
+		str_copy(ti->device, device, sizeof ti->device);
 		str_copy(ti->label, labels[i], sizeof ti->label);
 		ti->role = role;
-		ri = role_index(role);
-		if (ri < 0)
-			continue;
 		/* A channel that cannot be opened still counts, as a failing one. */
 		if (str_fmt(path, sizeof path, "%s/temp%u_input", dir, chans[i]) < 0)
-			s->fd[s->n_read] = -1;
+			s->fd[s->n] = -1;
 		else
-			s->fd[s->n_read] = open(path, O_RDONLY | O_CLOEXEC);
-		s->role[s->n_read] = (uint8_t)ri;
-		s->n_role[ri]++;
-		s->n_read++;
+			s->fd[s->n] = open(path, O_RDONLY | O_CLOEXEC);
+		ri = role_index(role);
+		s->role[s->n] = ri < 0 ? HWMON_NO_ROLE : (uint8_t)ri;
+		if (ri >= 0) {
+			s->roled[s->n_roled++] = (uint16_t)s->n;
+			s->n_role[ri]++;
+		}
+		s->n++;
 	}
 }
 
@@ -212,7 +250,7 @@ void hwmon_scan(struct hwmon_set *s, const char *sysfs_root)
 	struct dirent *de;
 	DIR *d;
 
-	s->n = s->n_read = 0;
+	s->n = s->n_roled = 0;
 	s->truncated = 0;
 	memset(s->n_role, 0, sizeof s->n_role);
 	if (str_fmt(base, sizeof base, "%s/class/hwmon", sysfs_root) < 0)
@@ -239,33 +277,51 @@ void hwmon_release(struct hwmon_set *s)
 {
 	size_t i;
 
-	for (i = 0; i < s->n_read; i++)
+	for (i = 0; i < s->n; i++)
 		if (s->fd[i] >= 0)
 			close(s->fd[i]);
-	s->n = s->n_read = 0;
+	s->n = s->n_roled = 0;
 }
 
-int hwmon_sample(const struct hwmon_set *s, struct host_reading *r)
+int hwmon_sample(const struct hwmon_set *s, int detail, struct host_reading *r)
 {
 	int64_t max[HOST_ROLE__COUNT];
 	unsigned int ok[HOST_ROLE__COUNT] = {0};
+	size_t count = detail ? s->n : s->n_roled, j;
 	int fails = 0, k;
-	size_t i;
 
 	for (k = 0; k < HOST_ROLE__COUNT; k++)
 		max[k] = INT64_MIN;
-	for (i = 0; i < s->n_read; i++) {
+	for (j = 0; j < count; j++) {
+		size_t i = detail ? j : s->roled[j];
 		int64_t v;
 
 		/* Sensors with nothing attached fail with an errno or junk: skip them. */
 		if (s->fd[i] < 0 || fd_read_int64(s->fd[i], &v) != 0) {
-			fails++;
+			/*
+			 * Only role channels count against host_src.ok: boards list
+			 * unconnected inputs that never read, and they would keep it 0.
+			 */
+			if (s->role[i] != HWMON_NO_ROLE)
+				fails++;
+			if (detail)
+				r->temp_st[i] = VAL_ERROR;
 			continue;
 		}
+		if (detail) {
+			r->temp_mc[i] = v < INT32_MIN ? INT32_MIN : v > INT32_MAX ? INT32_MAX : (int32_t)v;
+			r->temp_st[i] = VAL_OK;
+		}
 		k = s->role[i];
+		if (k == HWMON_NO_ROLE)
+			continue;
 		if (v > max[k])
 			max[k] = v;
 		ok[k]++;
+	}
+	if (detail) {
+		r->n_temps = (unsigned int)s->n;
+		r->temp_info = s->info;
 	}
 	for (k = 0; k < HOST_ROLE__COUNT; k++) {
 		if (s->n_role[k] == 0)

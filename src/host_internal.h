@@ -18,8 +18,8 @@
 
 #define HOST_MAX_HWMON_DIRS 64
 #define HOST_MAX_CHANNELS_PER_CHIP 64
-#define HOST_MAX_TEMPS 128
-#define HOST_MAX_ZONES 16
+#define HOST_MAX_TEMPS SNAP_MAX_HOST_TEMPS
+#define HOST_MAX_ZONES SNAP_MAX_RAPL_ZONES
 
 /* Paths are built from a root that comes from the environment. */
 #define HOST_PATH_MAX 4096
@@ -35,19 +35,23 @@ enum host_role {
 
 /* ---- host_hwmon.c ---- */
 
+#define HWMON_NO_ROLE 0xff
+
 struct hwmon_set {
-	size_t n;                                   /* listed channels */
+	size_t n;                                   /* channels found */
 	struct host_temp_info info[HOST_MAX_TEMPS];
-	size_t n_read;                              /* channels with a role */
 	int fd[HOST_MAX_TEMPS];                     /* -1 when the open failed */
-	uint8_t role[HOST_MAX_TEMPS];               /* enum host_role */
+	uint8_t role[HOST_MAX_TEMPS];               /* enum host_role, or HWMON_NO_ROLE */
+	size_t n_roled;                             /* channels with a role ... */
+	uint16_t roled[HOST_MAX_TEMPS];             /* ... and their indexes */
 	unsigned int n_role[HOST_ROLE__COUNT];
 	int truncated;                              /* hit HOST_MAX_TEMPS */
 };
 
 void hwmon_scan(struct hwmon_set *s, const char *sysfs_root);
 void hwmon_release(struct hwmon_set *s);
-int hwmon_sample(const struct hwmon_set *s, struct host_reading *r);
+/* detail: read every channel into r's per-channel arrays, not only the roled ones. */
+int hwmon_sample(const struct hwmon_set *s, int detail, struct host_reading *r);
 
 /* ---- host_rapl.c ---- */
 
@@ -58,13 +62,18 @@ enum rapl_domain {
 };
 
 struct rapl_zone {
-	int fd;                  /* energy_uj; -1 unless summed and opened */
+	int fd;                  /* energy_uj; -1 when the open failed */
 	int domain;              /* enum rapl_domain */
 	int open_err;            /* errno of the failed open, else 0 */
 	int have_prev;
 	uint64_t max_range_uj;   /* 0 when max_energy_range_uj was unreadable */
 	uint64_t prev_uj;
 	int64_t prev_ns;
+	/*
+	 * The zone's wrap-corrected counter: its first raw reading plus every
+	 * delta since, so it matches energy_uj until the first wrap.
+	 */
+	uint64_t total_uj;
 };
 
 struct rapl_set {
@@ -78,7 +87,8 @@ struct rapl_set {
 
 void rapl_scan(struct rapl_set *s, const char *sysfs_root);
 void rapl_release(struct rapl_set *s);
-int rapl_sample(struct rapl_set *s, int64_t now_ns, struct host_reading *r);
+/* detail: also read the zones that are not summed, and fill r's per-zone arrays. */
+int rapl_sample(struct rapl_set *s, int64_t now_ns, int detail, struct host_reading *r);
 
 /* ---- host_proc.c ---- */
 

@@ -173,6 +173,7 @@ static void scan_zone(struct rapl_set *s, const char *base, const char *zone_dir
 			z->prev_uj = v;
 			z->prev_ns = mono_now_ns();
 			z->have_prev = 1;
+			z->total_uj = v;
 			info->readable = 1;
 			s->any_readable = 1;
 		}
@@ -184,12 +185,8 @@ static void scan_zone(struct rapl_set *s, const char *base, const char *zone_dir
 		s->n_pkg++;
 	else if (z->domain == RAPL_DOM_DRAM)
 		s->n_dram++;
-	if (z->domain == RAPL_DOM_OTHER) {
-		/* Listed for `gputel gpus`, never summed, so never read again. */
-		if (z->fd >= 0)
-			close(z->fd);
-		z->fd = -1;
-	} else if (r != 0 && !*warned) {
+	/* Zones that are not summed (psys, core, uncore) are read only for detail. */
+	if (z->domain != RAPL_DOM_OTHER && r != 0 && !*warned) {
 		*warned = 1;
 		warn_unreadable(path, z->domain, -r);
 	}
@@ -252,7 +249,18 @@ struct domain_sum {
 	unsigned int failed, pending;
 };
 
-int rapl_sample(struct rapl_set *s, int64_t now_ns, struct host_reading *r)
+/* The zone's counter into r's per-zone arrays, when detail is on. */
+static void zone_result(const struct rapl_set *s, size_t i, int detail, struct host_reading *r,
+			int state)
+{
+	if (!detail)
+		return;
+	r->zone_st[i] = (uint8_t)state;
+	if (state == VAL_OK)
+		r->zone_energy_uj[i] = s->zone[i].total_uj;
+}
+
+int rapl_sample(struct rapl_set *s, int64_t now_ns, int detail, struct host_reading *r)
 {
 	struct domain_sum dom[3] = {{0, 0, 0}, {0, 0, 0}, {0, 0, 0}};
 	int fails = 0;
@@ -268,17 +276,24 @@ int rapl_sample(struct rapl_set *s, int64_t now_ns, struct host_reading *r)
 		uint64_t cur, delta;
 		int64_t mw;
 
-		if (z->domain == RAPL_DOM_OTHER)
+		if (z->domain == RAPL_DOM_OTHER && !detail) {
+			/* Not read now: start afresh when detail comes back, not across wraps. */
+			z->have_prev = 0;
 			continue;
+		}
 		if (z->fd < 0 || read_energy(z->fd, &cur) != 0) {
 			ds->failed++;
+			zone_result(s, i, detail, r, VAL_ERROR);
 			continue;
 		}
 		if (!z->have_prev) {
 			z->prev_uj = cur;
 			z->prev_ns = now_ns;
 			z->have_prev = 1;
+			if (z->total_uj == 0)
+				z->total_uj = cur;
 			ds->pending++;
+			zone_result(s, i, detail, r, VAL_OK);
 			continue;
 		}
 		if (cur < z->prev_uj && z->max_range_uj < z->prev_uj) {
@@ -286,10 +301,12 @@ int rapl_sample(struct rapl_set *s, int64_t now_ns, struct host_reading *r)
 			z->prev_uj = cur;
 			z->prev_ns = now_ns;
 			ds->failed++;
+			zone_result(s, i, detail, r, VAL_ERROR);
 			continue;
 		}
 		if (now_ns <= z->prev_ns) {
 			ds->pending++;
+			zone_result(s, i, detail, r, VAL_OK);
 			continue;
 		}
 		delta = rapl_energy_delta_uj(z->prev_uj, cur, z->max_range_uj);
@@ -297,8 +314,14 @@ int rapl_sample(struct rapl_set *s, int64_t now_ns, struct host_reading *r)
 		ds->mw = ds->mw > INT64_MAX - mw ? INT64_MAX : ds->mw + mw;
 		if (z->domain == RAPL_DOM_PACKAGE)
 			s->pkg_energy_uj += delta;
+		z->total_uj += delta;
 		z->prev_uj = cur;
 		z->prev_ns = now_ns;
+		zone_result(s, i, detail, r, VAL_OK);
+	}
+	if (detail) {
+		r->n_zones = (unsigned int)s->n;
+		r->zone_info = s->info;
 	}
 
 	/* A partial sum would read as a real, lower power: report an error instead. */

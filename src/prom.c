@@ -4,24 +4,10 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "host.h"
 #include "outbuf.h"
+#include "prom_internal.h"
 #include "util.h"
-
-/*
- * One per-GPU sample: family name, TYPE, HELP, the field, and how to turn
- * the stored integer into the base unit: value * mul / div to `decimals`
- * places.  Rows that share a family name are consecutive: the family's
- * HELP and TYPE are written once, before its first row.
- */
-struct gpu_metric {
-	const char *name;
-	const char *type;
-	const char *help;
-	int field;
-	int64_t mul, div;
-	int decimals;
-	const char *label;   /* extra label, e.g. clock="sm", or NULL */
-};
 
 static const struct gpu_metric gpu_metrics[] = {
 	{ "gputel_gpu_utilization_ratio", "gauge",
@@ -145,7 +131,7 @@ size_t prom_escape_label(char *dst, size_t cap, const char *s)
 	return o.len;
 }
 
-static void put_label_value(struct outbuf *o, const char *s)
+void prom_put_label_value(struct outbuf *o, const char *s)
 {
 	char tmp[256];
 	size_t n = prom_escape_label(tmp, sizeof tmp, s);
@@ -153,7 +139,7 @@ static void put_label_value(struct outbuf *o, const char *s)
 	ob_put(o, tmp, n);
 }
 
-static void family(struct outbuf *o, const char *name, const char *type, const char *help)
+void prom_family(struct outbuf *o, const char *name, const char *type, const char *help)
 {
 	ob_puts(o, "# HELP ");
 	ob_puts(o, name);
@@ -174,11 +160,11 @@ static void gpu_series(struct outbuf *o, const char *name, const struct gpu_read
 	ob_puts(o, "{gpu=\"");
 	ob_put_u64(o, g->id.index);
 	ob_puts(o, "\",uuid=\"");
-	put_label_value(o, g->id.uuid);
+	prom_put_label_value(o, g->id.uuid);
 	ob_puts(o, "\",pci_bus_id=\"");
-	put_label_value(o, g->id.pci_bus_id);
+	prom_put_label_value(o, g->id.pci_bus_id);
 	ob_puts(o, "\",name=\"");
-	put_label_value(o, g->id.name);
+	prom_put_label_value(o, g->id.name);
 	ob_put(o, "\"", 1);
 	if (extra) {
 		ob_put(o, ",", 1);
@@ -191,16 +177,16 @@ static void render_gpus(struct outbuf *o, const struct snapshot *snap, const str
 {
 	if (snap->n_gpus == 0)
 		return;
-	family(o, "gputel_gpu_info", "gauge",
+	prom_family(o, "gputel_gpu_info", "gauge",
 	       "GPU identity; the value is always 1.");
 	{
 		char extra_buf[256];
 		struct outbuf e = { extra_buf, 0, sizeof extra_buf - 1, false };
 
 		ob_puts(&e, "driver_version=\"");
-		put_label_value(&e, self->driver_version ? self->driver_version : "");
+		prom_put_label_value(&e, self->driver_version ? self->driver_version : "");
 		ob_puts(&e, "\",backend=\"");
-		put_label_value(&e, snap->backend ? snap->backend : "none");
+		prom_put_label_value(&e, snap->backend ? snap->backend : "none");
 		ob_put(&e, "\"", 1);
 		extra_buf[e.full ? 0 : e.len] = '\0';
 		for (unsigned int i = 0; i < snap->n_gpus; i++) {
@@ -208,7 +194,7 @@ static void render_gpus(struct outbuf *o, const struct snapshot *snap, const str
 			ob_puts(o, "1\n");
 		}
 	}
-	family(o, "gputel_gpu_up", "gauge",
+	prom_family(o, "gputel_gpu_up", "gauge",
 	       "1 while the GPU answers; 0 when it is lost or every query fails.");
 	for (unsigned int i = 0; i < snap->n_gpus; i++) {
 		gpu_series(o, "gputel_gpu_up", &snap->gpu[i], NULL);
@@ -218,7 +204,7 @@ static void render_gpus(struct outbuf *o, const struct snapshot *snap, const str
 		const struct gpu_metric *d = &gpu_metrics[m];
 
 		if (d->type)
-			family(o, d->name, d->type, d->help);
+			prom_family(o, d->name, d->type, d->help);
 		for (unsigned int i = 0; i < snap->n_gpus; i++) {
 			const struct gpu_reading *g = &snap->gpu[i];
 
@@ -229,7 +215,7 @@ static void render_gpus(struct outbuf *o, const struct snapshot *snap, const str
 			ob_put(o, "\n", 1);
 		}
 	}
-	family(o, "gputel_gpu_clocks_event_reason", "gauge",
+	prom_family(o, "gputel_gpu_clocks_event_reason", "gauge",
 	       "1 while this reason holds the GPU clocks down (NVML clock event / throttle reasons).");
 	for (unsigned int i = 0; i < snap->n_gpus; i++) {
 		const struct gpu_reading *g = &snap->gpu[i];
@@ -254,7 +240,7 @@ static void render_host(struct outbuf *o, const struct snapshot *snap)
 		const struct host_metric *d = &host_metrics[m];
 
 		if (d->type)
-			family(o, d->name, d->type, d->help);
+			prom_family(o, d->name, d->type, d->help);
 		if (h->st[d->field] != VAL_OK)
 			continue;
 		ob_puts(o, d->name);
@@ -267,8 +253,47 @@ static void render_host(struct outbuf *o, const struct snapshot *snap)
 		ob_put_scaled(o, h->val[d->field], d->div, d->decimals);
 		ob_put(o, "\n", 1);
 	}
+	if (h->n_temps) {
+		prom_family(o, "gputel_hwmon_temperature_celsius", "gauge",
+			    "Every hwmon temperature channel: chip is the driver's name, device tells "
+			    "chips of the same name apart, sensor is the channel's label.");
+		for (unsigned int i = 0; i < h->n_temps; i++) {
+			const struct host_temp_info *t = &h->temp_info[i];
+
+			if (h->temp_st[i] != VAL_OK)
+				continue;
+			ob_puts(o, "gputel_hwmon_temperature_celsius{chip=\"");
+			prom_put_label_value(o, t->chip);
+			ob_puts(o, "\",device=\"");
+			prom_put_label_value(o, t->device);
+			ob_puts(o, "\",sensor=\"");
+			prom_put_label_value(o, t->label);
+			ob_puts(o, "\"} ");
+			ob_put_scaled(o, h->temp_mc[i], 1000, 3);
+			ob_put(o, "\n", 1);
+		}
+	}
+	if (h->n_zones) {
+		prom_family(o, "gputel_rapl_energy_joules_total", "counter",
+			    "Every RAPL powercap zone's energy counter, wraparound corrected "
+			    "(zone is its name, path its powercap directory).");
+		for (unsigned int i = 0; i < h->n_zones; i++) {
+			const struct host_rapl_info *z = &h->zone_info[i];
+
+			if (h->zone_st[i] != VAL_OK)
+				continue;
+			ob_puts(o, "gputel_rapl_energy_joules_total{zone=\"");
+			prom_put_label_value(o, z->name[0] ? z->name : z->zone);
+			ob_puts(o, "\",path=\"");
+			prom_put_label_value(o, z->zone);
+			ob_puts(o, "\"} ");
+			/* µJ to J: the counter can exceed int64 µJ only after ~292,000 years. */
+			ob_put_scaled(o, (int64_t)(h->zone_energy_uj[i] & INT64_MAX), 1000000, 6);
+			ob_put(o, "\n", 1);
+		}
+	}
 	if (h->rapl != RAPL_ABSENT) {
-		family(o, "gputel_rapl_readable", "gauge",
+		prom_family(o, "gputel_rapl_readable", "gauge",
 		       "1 when the RAPL energy counters can be read; 0 when energy_uj is root-only.");
 		ob_puts(o, h->rapl == RAPL_OK ? "gputel_rapl_readable 1\n" : "gputel_rapl_readable 0\n");
 	}
@@ -276,42 +301,42 @@ static void render_host(struct outbuf *o, const struct snapshot *snap)
 
 static void render_self(struct outbuf *o, const struct snapshot *snap, const struct prom_self *self)
 {
-	family(o, "gputel_collect_duration_seconds", "gauge",
+	prom_family(o, "gputel_collect_duration_seconds", "gauge",
 	       "Time each source took on the last tick.");
 	ob_puts(o, "gputel_collect_duration_seconds{source=\"gpu\"} ");
 	ob_put_scaled(o, snap->gpu_src.duration_ns, NS_PER_SEC, 6);
 	ob_puts(o, "\ngputel_collect_duration_seconds{source=\"host\"} ");
 	ob_put_scaled(o, snap->host_src.duration_ns, NS_PER_SEC, 6);
 	ob_put(o, "\n", 1);
-	family(o, "gputel_collect_success", "gauge",
+	prom_family(o, "gputel_collect_success", "gauge",
 	       "1 when every read of the source succeeded on the last tick.");
 	ob_puts(o, snap->gpu_src.ok ? "gputel_collect_success{source=\"gpu\"} 1\n"
 				    : "gputel_collect_success{source=\"gpu\"} 0\n");
 	ob_puts(o, snap->host_src.ok ? "gputel_collect_success{source=\"host\"} 1\n"
 				     : "gputel_collect_success{source=\"host\"} 0\n");
-	family(o, "gputel_last_tick_timestamp_seconds", "gauge",
+	prom_family(o, "gputel_last_tick_timestamp_seconds", "gauge",
 	       "Wall-clock time of the last tick.");
 	ob_puts(o, "gputel_last_tick_timestamp_seconds ");
 	ob_put_scaled(o, timespec_to_ns(&snap->wall), NS_PER_SEC, 3);
 	ob_put(o, "\n", 1);
-	family(o, "gputel_telemetry_active", "gauge",
+	prom_family(o, "gputel_telemetry_active", "gauge",
 	       "1 while the activity agent has telemetry switched on.");
 	ob_puts(o, self->telemetry_active ? "gputel_telemetry_active 1\n"
 					  : "gputel_telemetry_active 0\n");
 	if (self->have_csv) {
-		family(o, "gputel_csv_rows_written_total", "counter", "CSV rows written.");
+		prom_family(o, "gputel_csv_rows_written_total", "counter", "CSV rows written.");
 		ob_puts(o, "gputel_csv_rows_written_total ");
 		ob_put_u64(o, self->csv_rows_written);
 		ob_put(o, "\n", 1);
-		family(o, "gputel_csv_rows_dropped_total", "counter",
+		prom_family(o, "gputel_csv_rows_dropped_total", "counter",
 		       "CSV rows dropped because the disk refused them beyond the in-memory backlog.");
 		ob_puts(o, "gputel_csv_rows_dropped_total ");
 		ob_put_u64(o, self->csv_rows_dropped);
 		ob_put(o, "\n", 1);
 	}
-	family(o, "gputel_build_info", "gauge", "gputel's version; the value is always 1.");
+	prom_family(o, "gputel_build_info", "gauge", "gputel's version; the value is always 1.");
 	ob_puts(o, "gputel_build_info{version=\"");
-	put_label_value(o, self->version ? self->version : "");
+	prom_put_label_value(o, self->version ? self->version : "");
 	ob_puts(o, "\"} 1\n");
 }
 
@@ -319,9 +344,16 @@ size_t prom_render(const struct snapshot *snap, const struct prom_self *self, ch
 		   size_t cap)
 {
 	struct outbuf o = { buf, 0, cap, false };
+	unsigned int names = self->names ? self->names : PROM_NAMES_GPUTEL;
 
-	render_gpus(&o, snap, self);
-	render_host(&o, snap);
-	render_self(&o, snap, self);
+	if (names & PROM_NAMES_GPUTEL) {
+		render_gpus(&o, snap, self);
+		render_host(&o, snap);
+		render_self(&o, snap, self);
+	}
+	if (names & PROM_NAMES_JN)
+		prom_render_jn(&o, snap);
+	if (names & PROM_NAMES_DCGM)
+		prom_render_dcgm(&o, snap, self);
 	return o.full ? 0 : o.len;
 }

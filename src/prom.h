@@ -7,6 +7,8 @@
  * per-GPU series carry the labels gpu, uuid, pci_bus_id and name, and the
  * identity is also in gputel_gpu_info{...} 1.  A value that is not VAL_OK
  * is left out, never written as 0.  docs/metrics.md lists every family.
+ * Two optional sets keep older names working for existing dashboards: the
+ * guide's jn_* gauges and dcgm-exporter's DCGM_FI_* (prom_compat.c).
  */
 #ifndef GPUTEL_PROM_H
 #define GPUTEL_PROM_H
@@ -16,10 +18,17 @@
 
 #include "snapshot.h"
 
+/* Name sets (JN_METRIC_NAMES, --metric-names); the same bits as CONFIG_METRICS_*. */
+#define PROM_NAMES_GPUTEL (1u << 0)   /* gputel_* (the default) */
+#define PROM_NAMES_JN (1u << 1)       /* the guide's exporter: jn_gpu_power_w, ... */
+#define PROM_NAMES_DCGM (1u << 2)     /* dcgm-exporter: DCGM_FI_DEV_GPU_UTIL, ... */
+
 /* What the renderer needs beyond the snapshot: the agent's own state. */
 struct prom_self {
 	const char *version;
 	const char *driver_version;   /* "" when unknown */
+	unsigned int names;           /* PROM_NAMES_* bits; 0 means PROM_NAMES_GPUTEL */
+	const char *hostname;         /* dcgm's Hostname label; NULL: the host's name */
 	int telemetry_active;         /* 1 while the activity state is active */
 	int have_csv;                 /* the CSV counters below are meaningful */
 	uint64_t csv_rows_written;
@@ -32,6 +41,9 @@ struct prom_self {
  */
 size_t prom_render(const struct snapshot *snap, const struct prom_self *self, char *buf,
 		   size_t cap);
+
+/* The host name for dcgm's Hostname label: $NODE_NAME when set (as dcgm-exporter does), else gethostname(). */
+void prom_default_hostname(char *buf, size_t n);
 
 /* Writes s as a label value: backslash, double quote and newline escaped. */
 size_t prom_escape_label(char *dst, size_t cap, const char *s);

@@ -92,10 +92,30 @@ struct gpu_reading {
 	uint8_t st[GPU_F__COUNT];       /* enum val_state */
 };
 
+/* Every hwmon temperature channel and every RAPL zone, one value each. */
+#define SNAP_MAX_HOST_TEMPS 128
+#define SNAP_MAX_RAPL_ZONES 16
+
+struct host_temp_info;
+struct host_rapl_info;
+
 struct host_reading {
 	int rapl;                       /* enum rapl_state */
 	int64_t val[HOST_F__COUNT];
 	uint8_t st[HOST_F__COUNT];
+	/*
+	 * Per channel and per zone, filled only while host detail is on (the
+	 * exporter wants them; the CSV does not).  The info arrays name each
+	 * entry and stay valid until the host source is closed.
+	 */
+	unsigned int n_temps;
+	const struct host_temp_info *temp_info;
+	int32_t temp_mc[SNAP_MAX_HOST_TEMPS];
+	uint8_t temp_st[SNAP_MAX_HOST_TEMPS];
+	unsigned int n_zones;
+	const struct host_rapl_info *zone_info;
+	uint64_t zone_energy_uj[SNAP_MAX_RAPL_ZONES];   /* wrap-corrected counter */
+	uint8_t zone_st[SNAP_MAX_RAPL_ZONES];
 };
 
 /* What a source (the GPU backend, the host sensors) did this tick. */

@@ -23,7 +23,7 @@ epoch=$(date +%s.%N)
 export GPUTEL_SIM_EPOCH=$epoch
 "$GPUTEL" agent --start-util 20 --start-seconds 1 --stop-util 10 --stop-seconds 1 \
 	--poll-interval 0.1 --out-dir "$T/out" --exporter-bind 127.0.0.1 --exporter-port "$PORT" \
-	--duration 11.5 >"$T/agent.log" 2>&1 &
+	--metric-names gputel,dcgm --duration 11.5 >"$T/agent.log" 2>&1 &
 AG=$!
 PIDS+=("$AG")
 sleep 1
@@ -31,7 +31,9 @@ a1=$(metric "$PORT" gputel_telemetry_active)
 idle_scrape=$(curl -s "http://127.0.0.1:$PORT/metrics")
 sleep 2.3
 a2=$(metric "$PORT" gputel_telemetry_active)
-p2=$(curl -s "http://127.0.0.1:$PORT/metrics" | grep '^gputel_gpu_power_watts{gpu="0"' | awk '{ print $NF }')
+busy_scrape=$(curl -s "http://127.0.0.1:$PORT/metrics")
+p2=$(grep '^gputel_gpu_power_watts{gpu="0"' <<<"$busy_scrape" | awk '{ print $NF }')
+d2=$(grep '^DCGM_FI_DEV_POWER_USAGE{gpu="0",' <<<"$busy_scrape" | awk '{ print $NF }')
 sleep 2.7
 a3=$(metric "$PORT" gputel_telemetry_active)
 wait "$AG"
@@ -40,6 +42,8 @@ check "the agent exits 0 after --duration" test "$rc" -eq 0
 check "before the spike, gputel_telemetry_active is 0 (got '$a1')" test "$a1" = 0
 check "during the spike, gputel_telemetry_active is 1 (got '$a2')" test "$a2" = 1
 check "during the spike, the exporter serves the simulated power (got '$p2')" test "$p2" = "600.000"
+check "the agent's --metric-names dcgm serves DCGM_FI_DEV_POWER_USAGE too (got '$d2')" test "$d2" = "600.000"
+check "the agent serves every hwmon channel while active" grep -q '^gputel_hwmon_temperature_celsius{chip="coretemp",device="coretemp.0",sensor="Core 0"} ' <<<"$busy_scrape"
 check "after the spike, gputel_telemetry_active is 0 (got '$a3')" test "$a3" = 0
 check "while idle only utilisation is polled: no power series" bash -c "! grep -q '^gputel_gpu_power_watts' <<<\"\$1\"" _ "$idle_scrape"
 check "while idle the utilisation is still served" grep -q '^gputel_gpu_utilization_ratio{gpu="0"' <<<"$idle_scrape"

@@ -80,7 +80,28 @@ for s in idle + [slow]:
 PY
 check "the exporter survived all of it" kill -0 "$EXP"
 
-# A real Prometheus server scrapes it and answers a query with the simulated power.
+# A second exporter set up by a config file alone: bind, port, interval and
+# all three name sets.
+CPORT=$(free_port)
+cat >"$T/exp.conf" <<CONF
+JN_EXPORTER_BIND=127.0.0.1
+JN_EXPORTER_PORT=$CPORT
+JN_POLL_INTERVAL=0.2
+JN_METRIC_NAMES=gputel,jn,dcgm
+CONF
+"$GPUTEL" exporter --config "$T/exp.conf" >"$T/exp2.log" 2>&1 &
+PIDS+=("$!")
+check "the exporter takes its bind address and port from the config file" wait_http "http://127.0.0.1:$CPORT/metrics" 10
+curl -s "http://127.0.0.1:$CPORT/metrics" >"$T/c.txt"
+check "JN_METRIC_NAMES=gputel,jn,dcgm serves the three sets side by side" \
+	bash -c "grep -q '^gputel_gpu_power_watts{gpu=\"1\"' '$T/c.txt' && grep -qx 'jn_gpu_power_w{gpu=\"1\"} 321.500' '$T/c.txt' && grep -q '^DCGM_FI_DEV_POWER_USAGE{gpu=\"1\",.*} 321.500\$' '$T/c.txt'"
+printf 'JN_METRIC_NAMES=gputel,dgcm\n' >"$T/bad.conf"
+"$GPUTEL" exporter --config "$T/bad.conf" >/dev/null 2>"$T/err"
+check "a misspelt name set in the file: exit 2 with file:line" \
+	bash -c "[ $? -eq 2 ] && grep -q '^$T/bad.conf:1: JN_METRIC_NAMES:' '$T/err'"
+
+# A real Prometheus server scrapes both and answers queries with the
+# simulated power, including the NVIDIA dashboard's own expressions.
 if command -v prometheus >/dev/null; then
 	PPORT=$(free_port)
 	cat >"$T/prometheus.yml" <<YML
@@ -90,13 +111,16 @@ scrape_configs:
   - job_name: gputel
     static_configs:
       - targets: ['127.0.0.1:$PORT']
+  - job_name: compat
+    static_configs:
+      - targets: ['127.0.0.1:$CPORT']
 YML
 	prometheus --config.file="$T/prometheus.yml" --storage.tsdb.path="$T/tsdb" \
 		--web.listen-address="127.0.0.1:$PPORT" >"$T/prom.log" 2>&1 &
 	PIDS+=("$!")
 	got=""
 	for ((i = 0; i < 60; i++)); do
-		got=$(curl -s "http://127.0.0.1:$PPORT/api/v1/query" --data-urlencode 'query=gputel_gpu_power_watts{gpu="1"}' |
+		got=$(curl -s "http://127.0.0.1:$PPORT/api/v1/query" --data-urlencode 'query=gputel_gpu_power_watts{gpu="1",job="gputel"}' |
 			python3 -c 'import json, sys; r = json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "")' 2>/dev/null)
 		[ -n "$got" ] && break
 		sleep 0.5
@@ -104,7 +128,21 @@ YML
 	check "Prometheus scraped the exporter and its query returns 321.5 (got '$got')" test "$got" = "321.5"
 	up=$(curl -s "http://127.0.0.1:$PPORT/api/v1/query" --data-urlencode 'query=up{job="gputel"}' |
 		python3 -c 'import json, sys; r = json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "")')
-	check "Prometheus sees the target up" test "$up" = "1"
+	check "Prometheus sees the target up (got '$up')" test "$up" = "1"
+	pq() {
+		curl -s "http://127.0.0.1:$PPORT/api/v1/query" --data-urlencode "query=$1" |
+			python3 -c 'import json, sys; r = json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "")' 2>/dev/null
+	}
+	for ((i = 0; i < 20; i++)); do
+		got=$(pq 'sum(max(DCGM_FI_DEV_POWER_USAGE{Hostname=~".+", gpu=~".*"}) by (gpu))')
+		[ -n "$got" ] && break
+		sleep 0.5
+	done
+	check "the dashboard's 'GPU Power Total' query sums 4 x 321.5 W (got '$got')" test "$got" = "1286"
+	got=$(pq 'max(DCGM_FI_DEV_GPU_TEMP{Hostname=~".+", gpu=~"2"}) by (Hostname, gpu, uuid)')
+	check "the dashboard's 'GPU Temperature' query returns 61 (got '$got')" test "$got" = "61"
+	got=$(pq 'max(jn_gpu_util_pct)')
+	check "the guide's jn_gpu_util_pct is queryable (got '$got')" test "$got" = "37"
 else
 	not_ok "prometheus is missing: scripts/deps.sh installs it"
 fi
@@ -119,7 +157,7 @@ for bad in 0 65536 http x; do
 	check "--port '$bad' is refused with exit 2" bash -c "[ $rc -eq 2 ] && grep -q \"bad --port '$bad'\" '$T/err'"
 done
 "$GPUTEL" exporter --bind localhost --port "$(free_port)" >/dev/null 2>"$T/err"
-check "a non-numeric --bind is refused with exit 2" test $? -eq 2 -a "$(grep -c 'not a numeric' "$T/err")" -eq 1
+check "a non-numeric --bind is refused with exit 2" test $? -eq 2 -a "$(grep -c "JN_EXPORTER_BIND: .localhost. is not an IP address" "$T/err")" -eq 1
 
 kill -TERM "$EXP"
 wait "$EXP"

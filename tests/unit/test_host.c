@@ -111,6 +111,14 @@ static void copy_tree(const char *src, const char *dst)
 		if (S_ISDIR(st.st_mode)) {
 			assert_int_equal(mkdir(t, 0755), 0);
 			copy_tree(s, t);
+		} else if (S_ISLNK(st.st_mode)) {
+			/* hwmon "device" links: only their target's name matters. */
+			char target[512];
+			ssize_t n = readlink(s, target, sizeof target - 1);
+
+			assert_true(n > 0);
+			target[n] = '\0';
+			assert_int_equal(symlink(target, t), 0);
 		} else {
 			char buf[8192];
 			ssize_t n = file_read_small(s, buf, sizeof buf);
@@ -656,6 +664,91 @@ static void test_power_from_energy(void **state)
 	rm_tree(dir);
 }
 
+/* The per-channel temperature named label on chip, or fails. */
+static size_t temp_index(const char *chip, const char *label)
+{
+	for (unsigned int i = 0; i < snap.host.n_temps; i++)
+		if (strcmp(snap.host.temp_info[i].chip, chip) == 0 &&
+		    strcmp(snap.host.temp_info[i].label, label) == 0)
+			return i;
+	fail_msg("no channel %s/%s", chip, label);
+	return 0;
+}
+
+static size_t zone_index(const char *zone)
+{
+	for (unsigned int i = 0; i < snap.host.n_zones; i++)
+		if (strcmp(snap.host.zone_info[i].zone, zone) == 0)
+			return i;
+	fail_msg("no zone %s", zone);
+	return 0;
+}
+
+/*
+ * Host detail: every channel and every zone, the zones' counters wrap
+ * corrected, and channels without a role never spoil host_src.ok.
+ */
+static void test_detail(void **state)
+{
+	const char *psys = "sys/class/powercap/intel-rapl:1/energy_uj";
+	const uint64_t psys0 = 102345678901ULL;
+	char dir[64];
+	struct host *h;
+	size_t i;
+
+	(void)state;
+	fixture_copy(INTEL, dir, sizeof dir);
+	use_roots(dir);
+	h = host_open();
+	sample(h);
+	assert_int_equal(snap.host.n_temps, 0);
+	assert_int_equal(snap.host.n_zones, 0);
+
+	host_set_detail(h, 1);
+	sample(h);
+	assert_int_equal(snap.host_src.ok, 1);
+	assert_int_equal(snap.host.n_temps, 27);
+	i = temp_index("coretemp", "Core 3");
+	assert_int_equal(snap.host.temp_st[i], VAL_OK);
+	assert_int_equal(snap.host.temp_mc[i], 57000);
+	assert_string_equal(snap.host.temp_info[i].device, "coretemp.0");
+	i = temp_index("acpitz", "temp1");
+	assert_string_equal(snap.host.temp_info[i].device, "hwmon0");
+	assert_int_equal(snap.host.n_zones, 4);
+	i = zone_index("intel-rapl:1");
+	assert_int_equal(snap.host.zone_st[i], VAL_OK);
+	assert_int_equal(snap.host.zone_energy_uj[i], psys0);
+	i = zone_index("intel-rapl:0");
+	assert_int_equal(snap.host.zone_energy_uj[i], INTEL_PKG_UJ);
+
+	/* psys grows, then wraps: its counter follows energy_uj, then passes the wrap. */
+	write_u64(dir, psys, psys0 + 7000000);
+	sample(h);
+	i = zone_index("intel-rapl:1");
+	assert_int_equal(snap.host.zone_energy_uj[i], psys0 + 7000000);
+	write_u64(dir, psys, 500);
+	sample(h);
+	assert_int_equal(snap.host.zone_st[i], VAL_OK);
+	assert_int_equal(snap.host.zone_energy_uj[i], INTEL_MAXR + 500);
+
+	/* A channel with no role that stops reading: its series goes, host_src stays ok. */
+	write_file(dir, "sys/class/hwmon/hwmon0/temp1_input", "garbage\n");
+	write_file(dir, psys, "garbage\n");
+	sample(h);
+	assert_int_equal(snap.host.temp_st[temp_index("acpitz", "temp1")], VAL_ERROR);
+	assert_int_equal(snap.host.zone_st[zone_index("intel-rapl:1")], VAL_ERROR);
+	assert_int_equal(snap.host_src.ok, 1);
+	assert_int_equal(snap.host.rapl, RAPL_OK);
+
+	/* Off again: nothing per channel. */
+	host_set_detail(h, 0);
+	sample(h);
+	assert_int_equal(snap.host.n_temps, 0);
+	assert_int_equal(snap.host.n_zones, 0);
+	host_close(h);
+	rm_tree(dir);
+}
+
 static void test_cpu_and_temps_change(void **state)
 {
 	char dir[64];
@@ -1014,6 +1107,7 @@ int main(void)
 		cmocka_unit_test(test_tctl_without_tdie),
 		cmocka_unit_test(test_power_from_energy),
 		cmocka_unit_test(test_cpu_and_temps_change),
+		cmocka_unit_test(test_detail),
 		cmocka_unit_test(test_energy_is_directory),
 		cmocka_unit_test(test_energy_eacces),
 		cmocka_unit_test(test_missing_roots),

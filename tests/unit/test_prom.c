@@ -12,7 +12,10 @@
 
 static char buf[1 << 18];
 static struct snapshot snap;
-static const struct prom_self self = { "1.2.3", "550.54.15", 1, 1, 42, 7 };
+static const struct prom_self self = {
+	.version = "1.2.3", .driver_version = "550.54.15", .telemetry_active = 1,
+	.have_csv = 1, .csv_rows_written = 42, .csv_rows_dropped = 7,
+};
 
 static void fill(void)
 {

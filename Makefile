@@ -21,7 +21,7 @@ ifneq ($(SANITIZE),)
 CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
-LDLIBS += -ldl
+LDLIBS += -ldl -lcjson -lm
 
 # Rebuild everything when the compiler or flags change (e.g. SANITIZE=).
 FLAGS_STAMP := $(BUILD)/.flags
@@ -78,7 +78,7 @@ $(FAKE_SMI): $(BUILD)/sim/fake_nvidia_smi.o $(BUILD)/sim/scenario.o
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB_OBJ) $(BUILD)/sim/scenario.o
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
 unit: deps all $(UNIT_BIN)
 	@tests/run.sh --unit
@@ -97,7 +97,7 @@ FUZZ_CC ?= clang
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -Isrc -g -O1 -fsanitize=fuzzer,address,undefined
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) sim/scenario.c
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) sim/scenario.c -ldl -lm
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) sim/scenario.c -ldl -lcjson -lm
 
 fuzz: $(FUZZ_BIN)
 

@@ -1,9 +1,11 @@
 /* cli.c - option parsing helpers shared by the cmd_*.c files (commands.h). */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
+#include "outbuf.h"
 #include "config.h"
 
 int opt_value(int argc, char **argv, int *i, const char *name, const char **value)
@@ -72,16 +74,13 @@ int cli_config_report(const struct config_errors *errs)
 
 void cli_json_str(const char *s)
 {
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
+	char small[1024];
+	size_t need = 6 * strlen(s) + 2;   /* every byte escaped, and the quotes */
+	char *buf = need <= sizeof small ? small : malloc(need);
+	struct outbuf o = { buf ? buf : small, 0, buf ? need : sizeof small, false };
 
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20 || ch == 0x7f)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
+	ob_put_json_str(&o, buf ? s : "");
+	fwrite(o.p, 1, o.len, stdout);
+	if (buf != small)
+		free(buf);
 }

@@ -61,6 +61,39 @@ void ob_put_u64(struct outbuf *o, uint64_t v)
 	ob_put(o, tmp, fmt_u64(tmp, v));
 }
 
+void ob_put_i64(struct outbuf *o, int64_t v)
+{
+	if (v < 0) {
+		ob_put(o, "-", 1);
+		ob_put_u64(o, (uint64_t)0 - (uint64_t)v);
+	} else {
+		ob_put_u64(o, (uint64_t)v);
+	}
+}
+
+void ob_put_json_str(struct outbuf *o, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	ob_put(o, "\"", 1);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\') {
+			char esc[2] = { '\\', (char)ch };
+
+			ob_put(o, esc, 2);
+		} else if (ch < 0x20 || ch == 0x7f) {
+			char esc[6] = { '\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15] };
+
+			ob_put(o, esc, 6);
+		} else {
+			ob_put(o, s, 1);
+		}
+	}
+	ob_put(o, "\"", 1);
+}
+
 void ob_put_scaled(struct outbuf *o, int64_t v, int64_t div, int decimals)
 {
 	char tmp[48];

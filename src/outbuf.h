@@ -47,6 +47,10 @@ size_t fmt_u64(char *buf, uint64_t v);
 size_t fmt_scaled(char *buf, size_t cap, int64_t v, int64_t div, int decimals);
 
 void ob_put_u64(struct outbuf *o, uint64_t v);
+void ob_put_i64(struct outbuf *o, int64_t v);
+
+/* s as a JSON string, quotes included: '"' and '\\' escaped, control bytes as \u00XX. */
+void ob_put_json_str(struct outbuf *o, const char *s);
 void ob_put_scaled(struct outbuf *o, int64_t v, int64_t div, int decimals);
 
 #endif

@@ -29,6 +29,7 @@ const struct field_desc gpu_field_desc[GPU_F__COUNT] = {
 	[GPU_F_REMAP_UNCORR_ROWS] = { "remapped_rows_uncorrectable", 1, 0, 0 },
 	[GPU_F_REMAP_PENDING] = { "remapped_rows_pending", 1, 0, 0 },
 	[GPU_F_REMAP_FAILURE] = { "remapped_rows_failure", 1, 0, 0 },
+	[GPU_F_XID_TOTAL] = { "xid_total", 1, 0, 0 },
 };
 
 const struct field_desc host_field_desc[HOST_F__COUNT] = {

@@ -48,6 +48,7 @@ enum gpu_field {
 	GPU_F_REMAP_UNCORR_ROWS,
 	GPU_F_REMAP_PENDING,
 	GPU_F_REMAP_FAILURE,
+	GPU_F_XID_TOTAL,           /* Xid events seen since gputel started */
 	GPU_F__COUNT
 };
 

@@ -1,0 +1,1023 @@
+/* alloc.c - see alloc.h. */
+#include "alloc.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "host.h"
+#include "util.h"
+
+#define STATE_VERSION 1
+#define STATE_MAX_BYTES (64u << 20)
+
+/* ---- request parsing ---- */
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Letters, digits and ._:@- : safe in a URL path, a file and a label. */
+static bool id_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '.' || c == '_' || c == ':' || c == '@' || c == '-';
+}
+
+/* s for a message: at most 40 bytes, anything unprintable as '?', so an error stays one line. */
+static const char *shown(const char *s, char buf[48])
+{
+	size_t i;
+
+	for (i = 0; s[i] && i < 40; i++)
+		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	buf[i] = '\0';
+	return buf;
+}
+
+static bool has_control(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
+static bool label_key_ok(const char *k)
+{
+	if (!((*k >= 'a' && *k <= 'z') || (*k >= 'A' && *k <= 'Z') || *k == '_'))
+		return false;
+	for (k++; *k; k++)
+		if (!((*k >= 'a' && *k <= 'z') || (*k >= 'A' && *k <= 'Z') ||
+		      (*k >= '0' && *k <= '9') || *k == '_'))
+			return false;
+	return true;
+}
+
+static int parse_gpus(const cJSON *v, struct alloc_request *req, char *err, size_t errlen)
+{
+	const cJSON *e;
+
+	if (!cJSON_IsArray(v))
+		return fail(err, errlen, "gpus: must be a list of GPU indices or UUIDs, e.g. [0, 1]; "
+			    "leave it out for every GPU");
+	cJSON_ArrayForEach(e, v) {
+		char *slot, tmp[48];
+
+		if (req->n_gpus == GPUTEL_MAX_GPUS)
+			return fail(err, errlen, "gpus: more than %d entries; a node has at most %d GPUs",
+				    GPUTEL_MAX_GPUS, GPUTEL_MAX_GPUS);
+		slot = req->gpu[req->n_gpus];
+		if (cJSON_IsNumber(e)) {
+			double d = e->valuedouble;
+
+			if (!(d >= 0 && d < GPUTEL_MAX_GPUS) || d != floor(d))
+				return fail(err, errlen, "gpus: %g is not a GPU index; give 0..%d or a UUID",
+					    d, GPUTEL_MAX_GPUS - 1);
+			snprintf(slot, ALLOC_UUID_MAX + 1, "%d", (int)d);
+		} else if (cJSON_IsString(e)) {
+			const char *s = e->valuestring;
+
+			if (!*s || strlen(s) > ALLOC_UUID_MAX || has_control(s))
+				return fail(err, errlen, "gpus: \"%s\" is not a GPU index or UUID; "
+					    "give e.g. 0 or \"GPU-…\"", shown(s, tmp));
+			str_copy(slot, s, ALLOC_UUID_MAX + 1);
+		} else {
+			return fail(err, errlen, "gpus: entries must be indices or UUID strings, e.g. [0, \"GPU-…\"]");
+		}
+		req->n_gpus++;
+	}
+	if (req->n_gpus == 0)
+		return fail(err, errlen, "gpus: the list is empty; name the GPUs, or leave gpus out for every GPU");
+	req->gpus_all = false;
+	return 0;
+}
+
+/* The labels as a canonical JSON object of strings, checked. */
+static int parse_labels(const cJSON *v, struct alloc_request *req, char *err, size_t errlen)
+{
+	char buf[ALLOC_LABELS_MAX * (ALLOC_LABEL_KEY_MAX + 6 * ALLOC_LABEL_VALUE_MAX + 8) + 4];
+	struct outbuf o = { buf, 0, sizeof buf, false };
+	const cJSON *e;
+	unsigned int n = 0;
+
+	if (!cJSON_IsObject(v))
+		return fail(err, errlen, "labels: must be an object of strings, e.g. {\"job\": \"train-7\"}");
+	ob_put(&o, "{", 1);
+	cJSON_ArrayForEach(e, v) {
+		char tmp[48];
+
+		if (++n > ALLOC_LABELS_MAX)
+			return fail(err, errlen, "labels: more than %d; keep the ones you query by",
+				    ALLOC_LABELS_MAX);
+		if (strlen(e->string) > ALLOC_LABEL_KEY_MAX || !label_key_ok(e->string))
+			return fail(err, errlen, "labels: key \"%s\" is not a name; use letters, digits "
+				    "and _ (at most %d), not starting with a digit", shown(e->string, tmp),
+				    ALLOC_LABEL_KEY_MAX);
+		for (const cJSON *p = v->child; p != e; p = p->next)
+			if (strcmp(p->string, e->string) == 0)
+				return fail(err, errlen, "labels: key \"%s\" appears twice", e->string);
+		if (!cJSON_IsString(e) || strlen(e->valuestring) > ALLOC_LABEL_VALUE_MAX ||
+		    has_control(e->valuestring))
+			return fail(err, errlen, "labels: \"%s\" must be a string of at most %d "
+				    "printable characters", e->string, ALLOC_LABEL_VALUE_MAX);
+		if (n > 1)
+			ob_put(&o, ", ", 2);
+		ob_put_json_str(&o, e->string);
+		ob_put(&o, ": ", 2);
+		ob_put_json_str(&o, e->valuestring);
+	}
+	ob_put(&o, "}", 1);
+	if (o.full)
+		return fail(err, errlen, "labels: too long");
+	req->labels_json = malloc(o.len + 1);
+	if (!req->labels_json)
+		return fail(err, errlen, "out of memory");
+	memcpy(req->labels_json, buf, o.len);
+	req->labels_json[o.len] = '\0';
+	return 0;
+}
+
+static int parse_fields(const cJSON *root, struct alloc_request *req, char *err, size_t errlen)
+{
+	const cJSON *v;
+	bool have_id = false;
+
+	if (!cJSON_IsObject(root))
+		return fail(err, errlen, "the body must be a JSON object, e.g. {\"id\": \"job-1\", \"gpus\": [0]}");
+	cJSON_ArrayForEach(v, root) {
+		const char *k = v->string;
+		char tmp[48];
+
+		for (const cJSON *p = root->child; p != v; p = p->next)
+			if (strcmp(p->string, k) == 0)
+				return fail(err, errlen, "%s: given twice; give it once", shown(k, tmp));
+		if (strcmp(k, "id") == 0) {
+			const char *s = cJSON_IsString(v) ? v->valuestring : NULL;
+			size_t len = s ? strlen(s) : 0;
+
+			if (!s || len == 0 || len > ALLOC_ID_MAX)
+				return fail(err, errlen, "id: must be a string of 1 to %d characters", ALLOC_ID_MAX);
+			for (const char *c = s; *c; c++)
+				if (!id_char(*c))
+					return fail(err, errlen, "id: '%c' is not allowed; use letters, digits and . _ : @ -",
+						    isprint((unsigned char)*c) ? *c : '?');
+			str_copy(req->id, s, sizeof req->id);
+			have_id = true;
+		} else if (strcmp(k, "owner") == 0) {
+			if (!cJSON_IsString(v) || strlen(v->valuestring) > ALLOC_OWNER_MAX ||
+			    has_control(v->valuestring))
+				return fail(err, errlen, "owner: must be a string of at most %d printable characters",
+					    ALLOC_OWNER_MAX);
+			str_copy(req->owner, v->valuestring, sizeof req->owner);
+		} else if (strcmp(k, "pid") == 0) {
+			if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > INT32_MAX ||
+			    v->valuedouble != floor(v->valuedouble))
+				return fail(err, errlen, "pid: must be a process id (a whole number from 1), "
+					    "or left out");
+			req->pid = (int64_t)v->valuedouble;
+		} else if (strcmp(k, "ttl_seconds") == 0) {
+			if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) ||
+			    v->valuedouble > (double)ALLOC_TTL_MAX_S)
+				return fail(err, errlen, "ttl_seconds: must be a number of seconds above 0 and at "
+					    "most %lld, or left out", (long long)ALLOC_TTL_MAX_S);
+			req->ttl_ns = (int64_t)llround(v->valuedouble * 1e9);
+			if (req->ttl_ns < 1)
+				req->ttl_ns = 1;
+		} else if (strcmp(k, "gpus") == 0) {
+			if (parse_gpus(v, req, err, errlen) != 0)
+				return -1;
+		} else if (strcmp(k, "labels") == 0) {
+			if (parse_labels(v, req, err, errlen) != 0)
+				return -1;
+		} else {
+			return fail(err, errlen, "unknown field \"%s\"; the fields are id, gpus, owner, pid, "
+				    "ttl_seconds, labels", shown(k, tmp));
+		}
+	}
+	if (!have_id)
+		return fail(err, errlen, "id: missing; give the allocation a name, e.g. {\"id\": \"job-1\"}");
+	return 0;
+}
+
+int alloc_request_parse(const char *body, size_t len, struct alloc_request *req, char *err,
+			size_t errlen)
+{
+	const char *end = NULL;
+	cJSON *root;
+	int r;
+
+	memset(req, 0, sizeof *req);
+	req->gpus_all = true;
+	if (len == 0)
+		return fail(err, errlen, "the body is empty; send a JSON object, e.g. {\"id\": \"job-1\", \"gpus\": [0]}");
+	if (memchr(body, '\0', len))
+		return fail(err, errlen, "the body holds a NUL byte; send JSON text");
+	root = cJSON_ParseWithLengthOpts(body, len, &end, false);
+	if (!root) {
+		size_t at = end && end >= body && end <= body + len ? (size_t)(end - body) : 0;
+
+		return fail(err, errlen, "the body is not valid JSON (near byte %zu)", at);
+	}
+	r = parse_fields(root, req, err, errlen);
+	cJSON_Delete(root);
+	if (r != 0)
+		alloc_request_release(req);
+	return r;
+}
+
+void alloc_request_release(struct alloc_request *req)
+{
+	free(req->labels_json);
+	req->labels_json = NULL;
+}
+
+/* ---- the table ---- */
+
+static int find_gpu(const struct snapshot *snap, const char *ref)
+{
+	int64_t idx;
+
+	if (parse_int64(ref, &idx) == 0) {
+		for (unsigned int i = 0; i < snap->n_gpus; i++)
+			if (snap->gpu[i].id.index == (uint64_t)idx)
+				return (int)i;
+		return -1;
+	}
+	for (unsigned int i = 0; i < snap->n_gpus; i++)
+		if (strcasecmp(snap->gpu[i].id.uuid, ref) == 0)
+			return (int)i;
+	return -1;
+}
+
+int alloc_resolve_gpus(struct alloc *a, const struct alloc_request *req,
+		       const struct snapshot *snap, char *err, size_t errlen)
+{
+	unsigned int n = req->gpus_all ? snap->n_gpus : req->n_gpus;
+	uint64_t seen = 0;
+
+	a->gpu = n ? calloc(n, sizeof *a->gpu) : NULL;
+	if (n && !a->gpu) {
+		fail(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		int pos = req->gpus_all ? (int)i : find_gpu(snap, req->gpu[i]);
+
+		if (pos < 0) {
+			fail(err, errlen, "gpus: \"%s\" is not a GPU on this node; see 'gputel gpus'",
+			     req->gpu[i]);
+			goto bad;
+		}
+		if (seen & (1ULL << pos)) {
+			fail(err, errlen, "gpus: \"%s\" names GPU %u again; list each GPU once",
+			     req->gpu[i], snap->gpu[pos].id.index);
+			goto bad;
+		}
+		seen |= 1ULL << pos;
+		a->gpu[i].pos = pos;
+		a->gpu[i].index = snap->gpu[pos].id.index;
+		str_copy(a->gpu[i].uuid, snap->gpu[pos].id.uuid, sizeof a->gpu[i].uuid);
+	}
+	a->n_gpus = n;
+	return 0;
+bad:
+	free(a->gpu);
+	a->gpu = NULL;
+	return -1;
+}
+
+void alloc_release(struct alloc *a)
+{
+	if (!a)
+		return;
+	free(a->gpu);
+	free(a->labels_json);
+	a->gpu = NULL;
+	a->labels_json = NULL;
+	a->n_gpus = 0;
+}
+
+void alloc_table_init(struct alloc_table *t)
+{
+	memset(t, 0, sizeof *t);
+}
+
+void alloc_table_release(struct alloc_table *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		alloc_release(&t->a[i]);
+	free(t->a);
+	memset(t, 0, sizeof *t);
+}
+
+struct alloc *alloc_find(struct alloc_table *t, const char *id)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (strcmp(t->a[i].id, id) == 0)
+			return &t->a[i];
+	return NULL;
+}
+
+static void usage_init(struct alloc_usage *u)
+{
+	memset(u, 0, sizeof *u);
+	u->util_peak_pct = -1;
+	u->mem_peak_bytes = -1;
+	u->temp_peak_mc = INT64_MIN;
+}
+
+/* Room for one more; NULL when full or out of memory. */
+static struct alloc *table_slot(struct alloc_table *t)
+{
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 16;
+		struct alloc *a;
+
+		if (cap > ALLOC_LIVE_MAX)
+			cap = ALLOC_LIVE_MAX;
+		if (cap <= t->n)
+			return NULL;
+		a = realloc(t->a, cap * sizeof *a);
+		if (!a)
+			return NULL;
+		t->a = a;
+		t->cap = cap;
+	}
+	memset(&t->a[t->n], 0, sizeof t->a[t->n]);
+	return &t->a[t->n];
+}
+
+int alloc_begin(struct alloc_table *t, struct alloc_request *req, const struct snapshot *snap,
+		int64_t now_wall_ns, struct alloc **out, char *err, size_t errlen)
+{
+	struct alloc *a;
+	int r;
+
+	if (alloc_find(t, req->id)) {
+		fail(err, errlen, "id: \"%s\" is already allocated; end it first or pick another id", req->id);
+		return -EEXIST;
+	}
+	if (t->n >= ALLOC_LIVE_MAX) {
+		fail(err, errlen, "the node holds %d allocations already; end some first", ALLOC_LIVE_MAX);
+		return -ENOSPC;
+	}
+	a = table_slot(t);
+	if (!a) {
+		fail(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	r = alloc_resolve_gpus(a, req, snap, err, errlen);
+	if (r != 0)
+		return r == -ENOMEM ? r : -EINVAL;
+	str_copy(a->id, req->id, sizeof a->id);
+	str_copy(a->owner, req->owner, sizeof a->owner);
+	a->pid = req->pid;
+	a->ttl_ns = req->ttl_ns;
+	a->labels_json = req->labels_json;
+	req->labels_json = NULL;
+	a->begun_wall_ns = now_wall_ns;
+	a->expires_wall_ns = a->ttl_ns ? now_wall_ns + a->ttl_ns : 0;
+	usage_init(&a->use);
+	t->n++;
+	t->changes++;
+	*out = a;
+	return 0;
+}
+
+int alloc_renew(struct alloc_table *t, const char *id, int64_t ttl_ns, int64_t now_wall_ns)
+{
+	struct alloc *a = alloc_find(t, id);
+
+	if (!a)
+		return -ENOENT;
+	if (ttl_ns <= 0)
+		ttl_ns = a->ttl_ns;
+	if (ttl_ns <= 0)
+		return -EINVAL;
+	a->ttl_ns = ttl_ns;
+	a->expires_wall_ns = now_wall_ns + ttl_ns;
+	t->changes++;
+	return 0;
+}
+
+int alloc_end(struct alloc_table *t, const char *id, int64_t now_wall_ns, const char *reason,
+	      struct alloc *out)
+{
+	struct alloc *a = alloc_find(t, id);
+	size_t i;
+
+	if (!a)
+		return -ENOENT;
+	i = (size_t)(a - t->a);
+	*out = *a;
+	out->ended_wall_ns = now_wall_ns;
+	out->end_reason = reason;
+	memmove(&t->a[i], &t->a[i + 1], (t->n - i - 1) * sizeof t->a[0]);
+	t->n--;
+	t->changes++;
+	return 0;
+}
+
+/* ---- accounting ---- */
+
+/* Sums the zone counters named like want ("package-*" or "dram"); false when any is unreadable. */
+static bool zone_sum(const struct host_reading *h, bool package, uint64_t *sum)
+{
+	bool any = false;
+
+	*sum = 0;
+	for (unsigned int i = 0; i < h->n_zones; i++) {
+		const char *name = h->zone_info[i].name;
+		bool match = package ? strncmp(name, "package-", 8) == 0 : strcmp(name, "dram") == 0;
+
+		if (!match)
+			continue;
+		if (h->zone_st[i] != VAL_OK)
+			return false;
+		*sum += h->zone_energy_uj[i];
+		any = true;
+	}
+	return any;
+}
+
+/* Adds cur - *mark to *acc when both are known and the counter did not go back. */
+static void counter_step(uint64_t cur, bool cur_ok, uint64_t *mark, bool *have, int64_t *acc, bool *known)
+{
+	if (!cur_ok) {
+		*have = false;
+		return;
+	}
+	if (*have && cur >= *mark) {
+		*acc += (int64_t)(cur - *mark);
+		*known = true;
+	}
+	*mark = cur;
+	*have = true;
+}
+
+static void account_gpu(struct alloc *a, struct alloc_gpu *ag, const struct gpu_reading *g, int64_t dt_ns)
+{
+	struct alloc_usage *u = &a->use;
+
+	if (g->health != GPU_HEALTH_UP) {
+		ag->energy_have = false;
+		return;
+	}
+	if (g->st[GPU_F_ENERGY_MJ] == VAL_OK) {
+		int64_t e = g->val[GPU_F_ENERGY_MJ];
+
+		/* A counter that went back was reset (driver reload): start over from it. */
+		if (ag->energy_have && e >= ag->energy_mark_mj)
+			u->gpu_energy_uj += (e - ag->energy_mark_mj) * 1000;
+		ag->energy_mark_mj = e;
+		ag->energy_have = true;
+	} else if (g->st[GPU_F_POWER_MW] == VAL_OK && dt_ns > 0) {
+		/* mW × ns = 1e-12 J; to µJ: / 1e6.  A tick's dt is far below overflow. */
+		u->gpu_energy_uj += g->val[GPU_F_POWER_MW] * dt_ns / 1000000;
+		u->gpu_energy_integrated++;
+		ag->energy_have = false;
+	}
+	if (g->st[GPU_F_UTIL_GPU_PCT] == VAL_OK) {
+		int pct = (int)g->val[GPU_F_UTIL_GPU_PCT];
+
+		u->util_sum_pct += (uint64_t)(pct < 0 ? 0 : pct);
+		u->util_samples++;
+		if (pct > u->util_peak_pct)
+			u->util_peak_pct = pct;
+	}
+	if (g->st[GPU_F_MEM_USED_BYTES] == VAL_OK && g->val[GPU_F_MEM_USED_BYTES] > u->mem_peak_bytes)
+		u->mem_peak_bytes = g->val[GPU_F_MEM_USED_BYTES];
+	if (g->st[GPU_F_TEMP_MC] == VAL_OK && g->val[GPU_F_TEMP_MC] > u->temp_peak_mc)
+		u->temp_peak_mc = g->val[GPU_F_TEMP_MC];
+	if (g->st[GPU_F_XID_TOTAL] == VAL_OK) {
+		uint64_t x = (uint64_t)g->val[GPU_F_XID_TOTAL];
+
+		if (ag->xid_have && x >= ag->xid_mark)
+			u->xids += x - ag->xid_mark;
+		ag->xid_mark = x;
+		ag->xid_have = true;
+	}
+}
+
+void alloc_account(struct alloc_table *t, const struct snapshot *snap)
+{
+	uint64_t cpu = 0, dram = 0;
+	bool cpu_ok = zone_sum(&snap->host, true, &cpu);
+	bool dram_ok = zone_sum(&snap->host, false, &dram);
+
+	for (size_t i = 0; i < t->n; i++) {
+		struct alloc *a = &t->a[i];
+		int64_t dt = a->mark_mono_ns ? snap->mono_ns - a->mark_mono_ns : 0;
+		bool throttled = false;
+
+		if (dt < 0)
+			dt = 0;
+		for (unsigned int k = 0; k < a->n_gpus; k++) {
+			struct alloc_gpu *ag = &a->gpu[k];
+			const struct gpu_reading *g;
+
+			if (ag->pos < 0 || (unsigned int)ag->pos >= snap->n_gpus)
+				continue;
+			g = &snap->gpu[ag->pos];
+			account_gpu(a, ag, g, dt);
+			if (g->health == GPU_HEALTH_UP && g->st[GPU_F_CLOCK_EVENT_MASK] == VAL_OK &&
+			    ((uint64_t)g->val[GPU_F_CLOCK_EVENT_MASK] & ALLOC_THROTTLE_MASK))
+				throttled = true;
+		}
+		if (throttled)
+			a->use.throttle_ns += dt;
+		counter_step(cpu, cpu_ok, &a->cpu_mark_uj, &a->cpu_mark_have, &a->use.cpu_energy_uj,
+			     &a->use.cpu_energy_known);
+		counter_step(dram, dram_ok, &a->dram_mark_uj, &a->dram_mark_have, &a->use.dram_energy_uj,
+			     &a->use.dram_energy_known);
+		a->mark_mono_ns = snap->mono_ns;
+	}
+}
+
+/* ---- reaping ---- */
+
+bool alloc_pid_alive(int64_t pid)
+{
+	if (pid <= 0 || pid > INT32_MAX)
+		return false;
+	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+struct alloc *alloc_due(struct alloc_table *t, int64_t now_wall_ns, bool (*pid_alive)(int64_t pid),
+			const char **reason)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		struct alloc *a = &t->a[i];
+
+		if (a->expires_wall_ns && now_wall_ns >= a->expires_wall_ns) {
+			*reason = "ttl expired";
+			return a;
+		}
+		if (a->pid && pid_alive && !pid_alive(a->pid)) {
+			*reason = "owner exited";
+			return a;
+		}
+	}
+	return NULL;
+}
+
+/* ---- JSON ---- */
+
+static void put_key(struct outbuf *o, const char *k)
+{
+	ob_puts(o, ", \"");
+	ob_puts(o, k);
+	ob_puts(o, "\": ");
+}
+
+static void put_time(struct outbuf *o, const char *k, int64_t wall_ns)
+{
+	struct timespec ts = { (time_t)(wall_ns / NS_PER_SEC), (long)(wall_ns % NS_PER_SEC) };
+	char buf[32];
+
+	put_key(o, k);
+	if (!wall_ns) {
+		ob_puts(o, "null");
+		return;
+	}
+	fmt_iso8601_ms(buf, &ts);
+	ob_put_json_str(o, buf);
+}
+
+/* µJ as J with 3 decimals, and Wh with 6. */
+static void put_energy(struct outbuf *o, const char *k_j, const char *k_wh, int64_t uj, bool known)
+{
+	put_key(o, k_j);
+	if (!known) {
+		ob_puts(o, "null");
+		put_key(o, k_wh);
+		ob_puts(o, "null");
+		return;
+	}
+	ob_put_scaled(o, uj, 1000000, 3);
+	put_key(o, k_wh);
+	ob_put_scaled(o, uj / 1000, 3600000, 6);
+}
+
+void alloc_json(struct outbuf *o, const struct alloc *a)
+{
+	const struct alloc_usage *u = &a->use;
+	int64_t end = a->ended_wall_ns;
+	bool gpu_known = u->gpu_energy_uj > 0 || u->gpu_energy_integrated > 0 || u->util_samples > 0;
+
+	ob_puts(o, "{\"id\": ");
+	ob_put_json_str(o, a->id);
+	put_key(o, "owner");
+	ob_put_json_str(o, a->owner);
+	put_key(o, "pid");
+	if (a->pid)
+		ob_put_i64(o, a->pid);
+	else
+		ob_puts(o, "null");
+	put_key(o, "gpus");
+	ob_puts(o, "[");
+	for (unsigned int i = 0; i < a->n_gpus; i++) {
+		if (i)
+			ob_puts(o, ", ");
+		ob_puts(o, "{\"index\": ");
+		if (a->gpu[i].pos >= 0)
+			ob_put_u64(o, a->gpu[i].index);
+		else
+			ob_puts(o, "null");
+		ob_puts(o, ", \"uuid\": ");
+		ob_put_json_str(o, a->gpu[i].uuid);
+		ob_puts(o, "}");
+	}
+	ob_puts(o, "]");
+	put_key(o, "labels");
+	ob_puts(o, a->labels_json ? a->labels_json : "{}");
+	put_key(o, "ttl_seconds");
+	if (a->ttl_ns)
+		ob_put_scaled(o, a->ttl_ns, NS_PER_SEC, 3);
+	else
+		ob_puts(o, "null");
+	put_time(o, "begun", a->begun_wall_ns);
+	put_time(o, "expires", a->expires_wall_ns);
+	put_time(o, "ended", a->ended_wall_ns);
+	put_key(o, "end_reason");
+	if (a->end_reason)
+		ob_put_json_str(o, a->end_reason);
+	else
+		ob_puts(o, "null");
+	put_key(o, "duration_seconds");
+	ob_put_scaled(o, (end ? end : a->begun_wall_ns) > a->begun_wall_ns
+			  ? (end ? end : a->begun_wall_ns) - a->begun_wall_ns : 0, NS_PER_SEC, 3);
+	put_energy(o, "gpu_energy_joules", "gpu_energy_wh", u->gpu_energy_uj, gpu_known);
+	put_key(o, "gpu_energy_integrated");
+	ob_puts(o, u->gpu_energy_integrated ? "true" : "false");
+	put_energy(o, "cpu_energy_joules", "cpu_energy_wh", u->cpu_energy_uj, u->cpu_energy_known);
+	put_energy(o, "dram_energy_joules", "dram_energy_wh", u->dram_energy_uj, u->dram_energy_known);
+	put_key(o, "host_energy_scope");
+	ob_puts(o, "\"whole host\"");
+	put_key(o, "avg_utilization_percent");
+	if (u->util_samples)
+		ob_put_scaled(o, (int64_t)(u->util_sum_pct * 100 / u->util_samples), 100, 2);
+	else
+		ob_puts(o, "null");
+	put_key(o, "peak_utilization_percent");
+	if (u->util_peak_pct >= 0)
+		ob_put_i64(o, u->util_peak_pct);
+	else
+		ob_puts(o, "null");
+	put_key(o, "peak_memory_bytes");
+	if (u->mem_peak_bytes >= 0)
+		ob_put_i64(o, u->mem_peak_bytes);
+	else
+		ob_puts(o, "null");
+	put_key(o, "peak_temperature_celsius");
+	if (u->temp_peak_mc != INT64_MIN)
+		ob_put_scaled(o, u->temp_peak_mc, 1000, 1);
+	else
+		ob_puts(o, "null");
+	put_key(o, "throttle_seconds");
+	ob_put_scaled(o, u->throttle_ns, NS_PER_SEC, 3);
+	put_key(o, "xids");
+	ob_put_u64(o, u->xids);
+	ob_puts(o, "}");
+}
+
+/* ---- the state file ---- */
+
+/*
+ * Every integer is written as a decimal string: JSON readers keep numbers
+ * as doubles, exact only to 2^53, and energy counters in µJ get there.
+ */
+static void put_int(struct outbuf *o, const char *k, int64_t v)
+{
+	put_key(o, k);
+	ob_put(o, "\"", 1);
+	ob_put_i64(o, v);
+	ob_put(o, "\"", 1);
+}
+
+static void put_bool(struct outbuf *o, const char *k, bool v)
+{
+	put_key(o, k);
+	ob_puts(o, v ? "true" : "false");
+}
+
+static void state_alloc(struct outbuf *o, const struct alloc *a)
+{
+	const struct alloc_usage *u = &a->use;
+
+	ob_puts(o, "{\"id\": ");
+	ob_put_json_str(o, a->id);
+	put_key(o, "owner");
+	ob_put_json_str(o, a->owner);
+	put_int(o, "pid", a->pid);
+	put_int(o, "ttl_ns", a->ttl_ns);
+	put_key(o, "labels");
+	ob_puts(o, a->labels_json ? a->labels_json : "{}");
+	put_int(o, "begun_ns", a->begun_wall_ns);
+	put_int(o, "expires_ns", a->expires_wall_ns);
+	put_key(o, "gpus");
+	ob_puts(o, "[");
+	for (unsigned int i = 0; i < a->n_gpus; i++) {
+		const struct alloc_gpu *g = &a->gpu[i];
+
+		ob_puts(o, i ? ", {\"uuid\": " : "{\"uuid\": ");
+		ob_put_json_str(o, g->uuid);
+		put_int(o, "index", g->index);
+		put_bool(o, "energy_have", g->energy_have);
+		put_int(o, "energy_mark_mj", g->energy_mark_mj);
+		put_bool(o, "xid_have", g->xid_have);
+		put_int(o, "xid_mark", (int64_t)g->xid_mark);
+		ob_puts(o, "}");
+	}
+	ob_puts(o, "]");
+	put_int(o, "gpu_energy_uj", u->gpu_energy_uj);
+	put_int(o, "gpu_energy_integrated", (int64_t)u->gpu_energy_integrated);
+	put_int(o, "cpu_energy_uj", u->cpu_energy_uj);
+	put_bool(o, "cpu_energy_known", u->cpu_energy_known);
+	put_int(o, "dram_energy_uj", u->dram_energy_uj);
+	put_bool(o, "dram_energy_known", u->dram_energy_known);
+	put_int(o, "util_sum_pct", (int64_t)u->util_sum_pct);
+	put_int(o, "util_samples", (int64_t)u->util_samples);
+	put_int(o, "util_peak_pct", u->util_peak_pct);
+	put_int(o, "mem_peak_bytes", u->mem_peak_bytes);
+	put_int(o, "temp_peak_mc", u->temp_peak_mc);
+	put_int(o, "throttle_ns", u->throttle_ns);
+	put_int(o, "xids", (int64_t)u->xids);
+	put_bool(o, "cpu_mark_have", a->cpu_mark_have);
+	put_int(o, "cpu_mark_uj", (int64_t)a->cpu_mark_uj);
+	put_bool(o, "dram_mark_have", a->dram_mark_have);
+	put_int(o, "dram_mark_uj", (int64_t)a->dram_mark_uj);
+	ob_puts(o, "}");
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* The directory of path, so that the rename itself is made durable. */
+static int fsync_dir_of(const char *path)
+{
+	char dir[4096];
+	char *slash;
+	int fd, r = 0;
+
+	if (str_copy(dir, path, sizeof dir) >= sizeof dir)
+		return -ENAMETOOLONG;
+	slash = strrchr(dir, '/');
+	if (!slash)
+		str_copy(dir, ".", sizeof dir);
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) != 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+int alloc_save(const struct alloc_table *t, const char *path, char *err, size_t errlen)
+{
+	char tmp[4096];
+	size_t cap = 64;
+	struct outbuf o;
+	int fd, r;
+
+	for (size_t i = 0; i < t->n; i++)
+		cap += 2048 + t->a[i].n_gpus * 256 + (t->a[i].labels_json ? strlen(t->a[i].labels_json) : 2) +
+		       6 * (strlen(t->a[i].id) + strlen(t->a[i].owner));
+	o = (struct outbuf){ malloc(cap), 0, cap, false };
+	if (!o.p) {
+		fail(err, errlen, "saving allocations: out of memory");
+		return -ENOMEM;
+	}
+	ob_puts(&o, "{\"version\": 1, \"allocations\": [");
+	for (size_t i = 0; i < t->n; i++) {
+		ob_puts(&o, i ? ",\n  " : "\n  ");
+		state_alloc(&o, &t->a[i]);
+	}
+	ob_puts(&o, "\n]}\n");
+	if (o.full || str_fmt(tmp, sizeof tmp, "%s.tmp", path) < 0) {
+		free(o.p);
+		fail(err, errlen, "saving allocations to %s: the path or the state is too long", path);
+		return -ENAMETOOLONG;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = write_all(fd, o.p, o.len);
+	if (r == 0 && fsync(fd) != 0)
+		r = -errno;
+	if (close(fd) != 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) != 0)
+		r = -errno;
+	if (r == 0)
+		r = fsync_dir_of(path);
+out:
+	free(o.p);
+	if (r != 0) {
+		unlink(tmp);
+		fail(err, errlen, "cannot save allocations to %s: %s; check that the state directory "
+		     "exists, is writable and has space", path, strerror(-r));
+	}
+	return r;
+}
+
+/* A decimal-string integer field, or the fallback when absent. */
+static int get_int(const cJSON *obj, const char *k, int64_t *out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, k);
+
+	if (!cJSON_IsString(v) || parse_int64(v->valuestring, out) != 0)
+		return -1;
+	return 0;
+}
+
+static bool get_bool(const cJSON *obj, const char *k)
+{
+	return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(obj, k));
+}
+
+static int load_alloc(struct alloc *a, const cJSON *e, const struct snapshot *snap)
+{
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
+	const cJSON *owner = cJSON_GetObjectItemCaseSensitive(e, "owner");
+	const cJSON *labels = cJSON_GetObjectItemCaseSensitive(e, "labels");
+	const cJSON *gpus = cJSON_GetObjectItemCaseSensitive(e, "gpus");
+	struct alloc_usage *u = &a->use;
+	int64_t v[16];
+	int n, i = 0;
+	const cJSON *g;
+
+	if (!cJSON_IsString(id) || !*id->valuestring || strlen(id->valuestring) > ALLOC_ID_MAX ||
+	    !cJSON_IsString(owner) || !cJSON_IsObject(labels) || !cJSON_IsArray(gpus))
+		return -1;
+	n = cJSON_GetArraySize(gpus);
+	if (n < 0 || n > GPUTEL_MAX_GPUS)
+		return -1;
+	str_copy(a->id, id->valuestring, sizeof a->id);
+	str_copy(a->owner, owner->valuestring, sizeof a->owner);
+	if (labels->child) {
+		a->labels_json = cJSON_PrintUnformatted(labels);
+		if (!a->labels_json)
+			return -1;
+	}
+	a->gpu = n ? calloc((size_t)n, sizeof *a->gpu) : NULL;
+	if (n && !a->gpu)
+		return -1;
+	cJSON_ArrayForEach(g, gpus) {
+		const cJSON *uuid = cJSON_GetObjectItemCaseSensitive(g, "uuid");
+		struct alloc_gpu *ag = &a->gpu[i];
+		int64_t idx, mark, xid;
+
+		if (!cJSON_IsString(uuid) || get_int(g, "index", &idx) || get_int(g, "energy_mark_mj", &mark) ||
+		    get_int(g, "xid_mark", &xid))
+			return -1;
+		str_copy(ag->uuid, uuid->valuestring, sizeof ag->uuid);
+		ag->index = (unsigned int)idx;
+		ag->pos = -1;
+		for (unsigned int p = 0; snap && p < snap->n_gpus; p++)
+			if (strcasecmp(snap->gpu[p].id.uuid, ag->uuid) == 0) {
+				ag->pos = (int)p;
+				ag->index = snap->gpu[p].id.index;
+			}
+		ag->energy_have = get_bool(g, "energy_have");
+		ag->energy_mark_mj = mark;
+		ag->xid_have = get_bool(g, "xid_have");
+		ag->xid_mark = (uint64_t)xid;
+		i++;
+	}
+	a->n_gpus = (unsigned int)n;
+	if (get_int(e, "pid", &a->pid) || get_int(e, "ttl_ns", &a->ttl_ns) ||
+	    get_int(e, "begun_ns", &a->begun_wall_ns) || get_int(e, "expires_ns", &a->expires_wall_ns) ||
+	    get_int(e, "gpu_energy_uj", &u->gpu_energy_uj) || get_int(e, "gpu_energy_integrated", &v[0]) ||
+	    get_int(e, "cpu_energy_uj", &u->cpu_energy_uj) || get_int(e, "dram_energy_uj", &u->dram_energy_uj) ||
+	    get_int(e, "util_sum_pct", &v[1]) || get_int(e, "util_samples", &v[2]) ||
+	    get_int(e, "util_peak_pct", &v[3]) || get_int(e, "mem_peak_bytes", &u->mem_peak_bytes) ||
+	    get_int(e, "temp_peak_mc", &u->temp_peak_mc) || get_int(e, "throttle_ns", &u->throttle_ns) ||
+	    get_int(e, "xids", &v[4]) || get_int(e, "cpu_mark_uj", &v[5]) || get_int(e, "dram_mark_uj", &v[6]))
+		return -1;
+	u->gpu_energy_integrated = (uint64_t)v[0];
+	u->util_sum_pct = (uint64_t)v[1];
+	u->util_samples = (uint64_t)v[2];
+	u->util_peak_pct = (int)v[3];
+	u->xids = (uint64_t)v[4];
+	u->cpu_energy_known = get_bool(e, "cpu_energy_known");
+	u->dram_energy_known = get_bool(e, "dram_energy_known");
+	a->cpu_mark_have = get_bool(e, "cpu_mark_have");
+	a->cpu_mark_uj = (uint64_t)v[5];
+	a->dram_mark_have = get_bool(e, "dram_mark_have");
+	a->dram_mark_uj = (uint64_t)v[6];
+	/* The first tick after a restart takes no time step: the marks carry the energy over. */
+	a->mark_mono_ns = 0;
+	return 0;
+}
+
+int alloc_load(struct alloc_table *t, const char *path, const struct snapshot *snap, char *err,
+	       size_t errlen)
+{
+	struct stat st;
+	cJSON *root = NULL, *list, *e;
+	char *text = NULL;
+	int fd, r = 0;
+	ssize_t got;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return -ENOENT;
+		r = -errno;
+		fail(err, errlen, "cannot read %s: %s", path, strerror(errno));
+		return r;
+	}
+	if (fstat(fd, &st) != 0 || st.st_size < 0 || (uint64_t)st.st_size > STATE_MAX_BYTES) {
+		close(fd);
+		fail(err, errlen, "%s is not a state file of at most %u MiB; move it aside", path,
+		     STATE_MAX_BYTES >> 20);
+		return -EINVAL;
+	}
+	text = malloc((size_t)st.st_size + 1);
+	if (!text) {
+		close(fd);
+		fail(err, errlen, "reading %s: out of memory", path);
+		return -ENOMEM;
+	}
+	got = read(fd, text, (size_t)st.st_size);
+	close(fd);
+	if (got != (ssize_t)st.st_size) {
+		free(text);
+		fail(err, errlen, "cannot read %s whole; move it aside", path);
+		return -EIO;
+	}
+	text[got] = '\0';
+	root = cJSON_ParseWithLength(text, (size_t)got);
+	free(text);
+	list = root ? cJSON_GetObjectItemCaseSensitive(root, "allocations") : NULL;
+	if (!cJSON_IsArray(list)) {
+		fail(err, errlen, "%s is not a gputel state file; move it aside (the allocations in it are lost)", path);
+		r = -EINVAL;
+		goto out;
+	}
+	cJSON_ArrayForEach(e, list) {
+		struct alloc *a = table_slot(t);
+
+		if (!a) {
+			fail(err, errlen, "%s holds more allocations than fit; move it aside", path);
+			r = -ENOSPC;
+			break;
+		}
+		usage_init(&a->use);
+		if (load_alloc(a, e, snap) != 0 || alloc_find(t, a->id)) {
+			alloc_release(a);
+			fail(err, errlen, "%s: allocation %d is damaged; move the file aside", path,
+			     (int)t->n + 1);
+			r = -EINVAL;
+			break;
+		}
+		t->n++;
+	}
+	if (r != 0)
+		alloc_table_release(t);
+out:
+	cJSON_Delete(root);
+	return r;
+}

@@ -76,6 +76,11 @@ struct nvml_api {
 	nvmlReturn_t (*get_ecc)(nvmlDevice_t, int, int, ull *);
 	nvmlReturn_t (*get_remapped)(nvmlDevice_t, unsigned int *, unsigned int *,
 				     unsigned int *, unsigned int *);
+	/* Xid errors arrive as events. */
+	nvmlReturn_t (*event_set_create)(nvmlEventSet_t *);
+	nvmlReturn_t (*register_events)(nvmlDevice_t, ull, nvmlEventSet_t);
+	nvmlReturn_t (*event_wait)(nvmlEventSet_t, nvmlEventData_t *, unsigned int);
+	nvmlReturn_t (*event_set_free)(nvmlEventSet_t);
 };
 
 /* Lookup table: names newest first; the first one the library exports wins. */
@@ -112,6 +117,10 @@ static const struct nvml_symbol {
 	SYM(get_decoder, false, "nvmlDeviceGetDecoderUtilization"),
 	SYM(get_ecc, false, "nvmlDeviceGetTotalEccErrors"),
 	SYM(get_remapped, false, "nvmlDeviceGetRemappedRows"),
+	SYM(event_set_create, false, "nvmlEventSetCreate"),
+	SYM(register_events, false, "nvmlDeviceRegisterEvents"),
+	SYM(event_wait, false, "nvmlEventSetWait_v2"),
+	SYM(event_set_free, false, "nvmlEventSetFree"),
 #undef SYM
 };
 
@@ -128,6 +137,8 @@ struct nvml_gpu {
 	int64_t held_val[GPU_F__COUNT];
 	uint8_t held_st[GPU_F__COUNT];
 	bool energy_slow;
+	bool xid_registered;      /* its Xid events come to the event set */
+	uint64_t xids;            /* Xid events seen since gputel started */
 };
 
 struct nvml {
@@ -144,6 +155,7 @@ struct nvml {
 	int64_t driver_backoff_ns;
 	unsigned int n_gpus;
 	struct nvml_gpu gpu[GPUTEL_MAX_GPUS];
+	nvmlEventSet_t events;    /* NULL until created; recreated after a re-init */
 };
 
 static const char *nvml_err(const struct nvml *n, nvmlReturn_t r)
@@ -262,11 +274,73 @@ static int enumerate(struct nvml *n, bool rescan, char *why, size_t whylen)
 				log_info("nvml: gpu %u (%s) appeared", i, probe.id.uuid);
 		} else {
 			/* Known GPU: refresh the handle, keep its health for the caller to judge. */
+			if (n->gpu[slot].dev != probe.dev)
+				n->gpu[slot].xid_registered = false;
 			n->gpu[slot].dev = probe.dev;
 			n->gpu[slot].id.index = i;
 		}
 	}
 	return (int)count;
+}
+
+/*
+ * Asks for every GPU's Xid events, once per handle.  Xids are what the
+ * driver logs for GPU faults; drivers or GPUs that cannot deliver them
+ * (NOT_SUPPORTED) simply report no Xid count.
+ */
+static void register_xids(struct nvml *n)
+{
+	const struct nvml_api *a = &n->api;
+
+	if (!a->event_set_create || !a->register_events || !a->event_wait)
+		return;
+	if (!n->events && a->event_set_create(&n->events) != NVML_SUCCESS) {
+		n->events = NULL;
+		return;
+	}
+	for (unsigned int i = 0; i < n->n_gpus; i++) {
+		struct nvml_gpu *g = &n->gpu[i];
+
+		if (!g->xid_registered &&
+		    a->register_events(g->dev, nvmlEventTypeXidCriticalError, n->events) == NVML_SUCCESS)
+			g->xid_registered = true;
+	}
+}
+
+static void free_events(struct nvml *n)
+{
+	if (n->events && n->api.event_set_free)
+		n->api.event_set_free(n->events);
+	n->events = NULL;
+	for (unsigned int i = 0; i < n->n_gpus; i++)
+		n->gpu[i].xid_registered = false;
+}
+
+/* Takes the Xid events waiting now, without blocking; each is logged once. */
+static void drain_xids(struct nvml *n)
+{
+	nvmlEventData_t ev;
+
+	if (!n->events)
+		return;
+	/* Bounded: a storm of events must not hold the tick up. */
+	for (int k = 0; k < 256; k++) {
+		memset(&ev, 0, sizeof ev);
+		if (n->api.event_wait(n->events, &ev, 0) != NVML_SUCCESS)
+			return;
+		if (!(ev.eventType & nvmlEventTypeXidCriticalError))
+			continue;
+		for (unsigned int i = 0; i < n->n_gpus; i++) {
+			struct nvml_gpu *g = &n->gpu[i];
+
+			if (g->dev != ev.device)
+				continue;
+			g->xids++;
+			log_warn("nvml: gpu %u (%s): Xid %llu", g->id.index, g->id.uuid,
+				 (unsigned long long)ev.eventData);
+			break;
+		}
+	}
 }
 
 static int nvml_open(void **state, const struct gpu_options *opt, char *why, size_t whylen)
@@ -331,6 +405,7 @@ static int nvml_open(void **state, const struct gpu_options *opt, char *why, siz
 		free(n);
 		return bad;
 	}
+	register_xids(n);
 	str_fmt(n->detail, sizeof n->detail, "%s, driver %s, %u gpu%s", n->path,
 		n->driver[0] ? n->driver : "unknown", n->n_gpus, n->n_gpus == 1 ? "" : "s");
 	*state = n;
@@ -547,6 +622,8 @@ static void reinit_driver(struct nvml *n, int64_t now)
 	char why[256];
 	nvmlReturn_t r;
 
+	/* The event set belongs to the library instance that is going away. */
+	free_events(n);
 	if (n->initialised)
 		n->api.shutdown();
 	n->initialised = false;
@@ -581,6 +658,10 @@ static void nvml_sample(void *state, struct snapshot *snap)
 
 	if (n->driver_down && start >= n->driver_retry_at_ns)
 		reinit_driver(n, start);
+	if (!n->driver_down) {
+		register_xids(n);
+		drain_xids(n);
+	}
 
 	for (unsigned int i = 0; i < n->n_gpus; i++) {
 		struct nvml_gpu *g = &n->gpu[i];
@@ -603,6 +684,8 @@ static void nvml_sample(void *state, struct snapshot *snap)
 		}
 		tried++;
 		sample_gpu(n, g, out, &t, start);
+		if (g->xid_registered)
+			GPU_SET(out, GPU_F_XID_TOTAL, (int64_t)g->xids);
 		if (t.driver_gone)
 			gone++;
 		if (t.lost) {
@@ -660,6 +743,7 @@ static void nvml_close(void *state)
 
 	if (!n)
 		return;
+	free_events(n);
 	if (n->initialised)
 		n->api.shutdown();
 	dlclose(n->lib);

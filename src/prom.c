@@ -55,6 +55,9 @@ static const struct gpu_metric gpu_metrics[] = {
 	  GPU_F_REMAP_PENDING, 1, 1, 0, NULL },
 	{ "gputel_gpu_remapped_rows_failure", "gauge", "1 when a row remap failed.",
 	  GPU_F_REMAP_FAILURE, 1, 1, 0, NULL },
+	{ "gputel_gpu_xid_errors_total", "counter",
+	  "Xid errors (GPU faults the driver reports) seen since gputel started.",
+	  GPU_F_XID_TOTAL, 1, 1, 0, NULL },
 };
 
 /* Clock event (throttle) reason bits, exported one series each. */

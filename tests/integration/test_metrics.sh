@@ -96,6 +96,18 @@ dcgm_counters='DCGM_FI_DEV_(TOTAL_ENERGY_CONSUMPTION|ECC_SBE_VOL_TOTAL|ECC_DBE_V
 allowed_jn='jn_gpu_mem_used_mb metric names should not contain abbreviated units'
 allowed_dcgm="DCGM_FI_[A-Z_]+ label names should be written in 'snake_case' not 'camelCase'|$dcgm_counters counter metrics should have \"_total\" suffix"
 
+# Xid errors arrive as NVML events: counted per GPU and logged with their code.
+cat >"$T/xid.scn" <<'SCN'
+gpus 2
+at 0 all util=10 power_w=100
+at 0.1 1 xid=79
+SCN
+use_sim 2 "$T/xid.scn" intel
+"$GPUTEL" gpus --prometheus >"$T/m.txt" 2>"$T/err.txt"
+check "an Xid on gpu 1 counts 1 there" test "$(m gputel_gpu_xid_errors_total 1 '')" = "1"
+check "and 0 on gpu 0" test "$(m gputel_gpu_xid_errors_total 0 '')" = "0"
+check "the Xid is logged with its code" grep -q 'gpu 1 (GPU-[0-9a-f-]*): Xid 79$' "$T/err.txt"
+
 for scn in steady idle-load-idle unsupported slow-calls xid; do
 	use_sim 4 "$SCN/$scn.scn" amd
 	"$GPUTEL" gpus --prometheus >"$T/m.txt" 2>/dev/null

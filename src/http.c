@@ -12,29 +12,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <microhttpd.h>
 #include <zlib.h>
 
 #include "log.h"
+#include "mhd.h"
 #include "util.h"
 
-#define MHD_LIBRARY "libmicrohttpd.so.12"
 #define ZLIB_LIBRARY "libz.so.1"
 #define CONNECTION_LIMIT 4096
 #define CONNECTION_TIMEOUT_S 10
 #define CONNECTION_MEMORY (32 * 1024)   /* bounds a request's headers */
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
-
-/* The libmicrohttpd calls used, resolved from the library at start. */
-static struct {
-	__typeof__(MHD_start_daemon) *start_daemon;
-	__typeof__(MHD_stop_daemon) *stop_daemon;
-	__typeof__(MHD_create_response_from_buffer) *response_from_buffer;
-	__typeof__(MHD_add_response_header) *add_header;
-	__typeof__(MHD_queue_response) *queue_response;
-	__typeof__(MHD_destroy_response) *destroy_response;
-	__typeof__(MHD_lookup_connection_value) *lookup_value;
-} mhd;
 
 /* zlib, loaded on the first request that asks for gzip. */
 static struct {
@@ -62,7 +50,7 @@ struct page {
 
 struct http_server {
 	struct MHD_Daemon *daemon;
-	void *lib;
+	bool loaded;                 /* holds a mhd_load() */
 	int listen_fd;
 	int64_t stale_after_ns;
 	pthread_mutex_t mu;
@@ -240,40 +228,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	return ret;
 }
 
-static bool load_mhd(struct http_server *s, const char *path, char *err, size_t errlen)
-{
-	static const struct {
-		const char *name;
-		size_t offset;
-	} syms[] = {
-		{ "MHD_start_daemon", offsetof(__typeof__(mhd), start_daemon) },
-		{ "MHD_stop_daemon", offsetof(__typeof__(mhd), stop_daemon) },
-		{ "MHD_create_response_from_buffer", offsetof(__typeof__(mhd), response_from_buffer) },
-		{ "MHD_add_response_header", offsetof(__typeof__(mhd), add_header) },
-		{ "MHD_queue_response", offsetof(__typeof__(mhd), queue_response) },
-		{ "MHD_destroy_response", offsetof(__typeof__(mhd), destroy_response) },
-		{ "MHD_lookup_connection_value", offsetof(__typeof__(mhd), lookup_value) },
-	};
-
-	s->lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	if (!s->lib) {
-		str_fmt(err, errlen, "cannot load %s (%s); install the libmicrohttpd12 package", path,
-			dlerror());
-		return false;
-	}
-	for (size_t i = 0; i < ARRAY_SIZE(syms); i++) {
-		void *p = dlsym(s->lib, syms[i].name);
-
-		if (!p) {
-			str_fmt(err, errlen, "%s lacks %s; install libmicrohttpd12 0.9.71 or later", path,
-				syms[i].name);
-			return false;
-		}
-		memcpy((char *)&mhd + syms[i].offset, &p, sizeof p);
-	}
-	return true;
-}
-
 /* Binds the listening socket ourselves, so a refusal can say why. */
 static int listen_on(const struct http_options *opt, char *err, size_t errlen)
 {
@@ -326,8 +280,9 @@ int http_start(struct http_server **out, const struct http_options *opt, char *e
 	s->listen_fd = -1;
 	s->stale_after_ns = opt->stale_after_ns;
 	pthread_mutex_init(&s->mu, NULL);
-	if (!load_mhd(s, opt->library ? opt->library : MHD_LIBRARY, err, errlen))
+	if (mhd_load(opt->library, err, errlen) != 0)
 		goto fail;
+	s->loaded = true;
 	s->listen_fd = listen_on(opt, err, errlen);
 	if (s->listen_fd < 0)
 		goto fail;
@@ -346,8 +301,8 @@ int http_start(struct http_server **out, const struct http_options *opt, char *e
 fail:
 	if (s->listen_fd >= 0)
 		close(s->listen_fd);
-	if (s->lib)
-		dlclose(s->lib);
+	if (s->loaded)
+		mhd_unload();
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 	return -1;
@@ -405,7 +360,7 @@ void http_stop(struct http_server *s)
 	if (s->listen_fd >= 0)
 		close(s->listen_fd);
 	page_free(s->page);
-	dlclose(s->lib);
+	mhd_unload();
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 }

@@ -164,7 +164,7 @@ int cmd_collect(int argc, char **argv)
 	struct collect_args a;
 	struct gpu_options opt = { 0 };
 	struct csv_sink csv;
-	struct loop_hooks hooks = { collect_tick, collect_reopen, &csv };
+	struct loop_hooks hooks = { .tick = collect_tick, .reopen = collect_reopen, .ctx = &csv };
 	char err[1024];
 	int r, sfd, rc;
 	uint64_t last_tick = 0;

@@ -133,7 +133,7 @@ int cmd_exporter(int argc, char **argv)
 	struct exporter e = { 0 };
 	struct http_options hopt = { NULL, DEFAULT_PORT, 0, NULL };
 	struct gpu_options gopt = { .interval_ns = NS_PER_SEC };
-	struct loop_hooks hooks = { exporter_tick, NULL, &e };
+	struct loop_hooks hooks = { .tick = exporter_tick, .ctx = &e };
 	const char *file = NULL;
 	char err[1024];
 	int r, sfd, rc;

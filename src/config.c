@@ -64,6 +64,10 @@ const struct config_key_info config_keys[CONFIG_KEY__COUNT] = {
 		"all", false, "GPUs to watch: all, or indexes such as 0,1 or 0-3" },
 	[CONFIG_LOG_LEVEL] = { "JN_LOG_LEVEL", CONFIG_T_ENUM, FIELD(log_level), 0, 0, level_choices,
 		"info", true, "least severe log messages written" },
+	[CONFIG_CONTROL_SOCKET] = { "JN_CONTROL_SOCKET", CONFIG_T_PATH, FIELD(control_socket), 0, 107, NULL,
+		"/run/gputel/control.sock", false, "unix socket of the allocation API (mode 0660, group JN_GROUP); empty: none" },
+	[CONFIG_STATE_DIR] = { "JN_STATE_DIR", CONFIG_T_PATH, FIELD(state_dir), 1, CONFIG_TEXT_MAX - 1, NULL,
+		"/var/lib/gputel", false, "directory where live allocations are saved (allocations.json)" },
 };
 
 /* ---- messages ---- */

@@ -69,6 +69,8 @@ enum config_key {
 	CONFIG_ON_STOP,
 	CONFIG_GPUS,
 	CONFIG_LOG_LEVEL,
+	CONFIG_CONTROL_SOCKET,
+	CONFIG_STATE_DIR,
 	CONFIG_KEY__COUNT
 };
 
@@ -128,6 +130,8 @@ struct config {
 	char on_stop[CONFIG_TEXT_MAX];          /* JN_ON_STOP, "" = none */
 	struct config_gpu_set gpus;             /* JN_GPUS */
 	enum log_level log_level;               /* JN_LOG_LEVEL */
+	char control_socket[CONFIG_TEXT_MAX];   /* JN_CONTROL_SOCKET, "" = none */
+	char state_dir[CONFIG_TEXT_MAX];        /* JN_STATE_DIR */
 
 	/* Where each value came from, indexed by enum config_key. */
 	struct config_origin origin[CONFIG_KEY__COUNT];

@@ -75,9 +75,13 @@ int loop_run(struct sampler *s, struct snapshot *snap, int sfd, uint64_t last_ti
 	epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev);
 	ev.data.fd = sfd;
 	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
+	if (h->io && h->io_fd >= 0) {
+		ev.data.fd = h->io_fd;
+		epoll_ctl(ep, EPOLL_CTL_ADD, h->io_fd, &ev);
+	}
 	while (!stop && !(last_tick && s->seq >= last_tick)) {
-		struct epoll_event evs[2];
-		int n = epoll_wait(ep, evs, 2, -1);
+		struct epoll_event evs[3];
+		int n = epoll_wait(ep, evs, 3, -1);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -89,6 +93,8 @@ int loop_run(struct sampler *s, struct snapshot *snap, int sfd, uint64_t last_ti
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.fd == sfd) {
 				stop |= handle_signals(sfd, h);
+			} else if (h->io && evs[i].data.fd == h->io_fd) {
+				h->io(h->ctx);
 			} else if (sampler_tick(s, snap)) {
 				/* Past the duration: a late wake-up must not add a tick beyond it. */
 				if (last_tick && snap->seq > last_tick) {
@@ -96,8 +102,13 @@ int loop_run(struct sampler *s, struct snapshot *snap, int sfd, uint64_t last_ti
 					break;
 				}
 				h->tick(h->ctx, snap);
+				/* Timeouts of the other descriptor's connections are kept here. */
+				if (h->io)
+					h->io(h->ctx);
 			}
 		}
+		if (h->done && h->done(h->ctx))
+			stop = true;
 	}
 	*loop_cpu_ns = process_cpu_ns() - *loop_cpu_ns;
 	close(ep);

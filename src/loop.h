@@ -10,6 +10,7 @@
 #ifndef GPUTEL_LOOP_H
 #define GPUTEL_LOOP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "sampler.h"
@@ -19,6 +20,14 @@ struct loop_hooks {
 	void (*tick)(void *ctx, const struct snapshot *snap);  /* every snapshot, tick 1 included */
 	void (*reopen)(void *ctx, int signo);                   /* SIGHUP, SIGUSR1; may be NULL */
 	void *ctx;
+	/*
+	 * Another descriptor to serve in the loop (the control socket): io()
+	 * runs when io_fd is readable, and after every tick.  io NULL: none.
+	 */
+	void (*io)(void *ctx);
+	int io_fd;
+	/* Asked after every tick and io(): true stops the loop. May be NULL. */
+	bool (*done)(void *ctx);
 };
 
 /* Blocks the handled signals and returns a signalfd for them, or -1. */

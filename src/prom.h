@@ -18,6 +18,8 @@
 
 #include "snapshot.h"
 
+struct alloc_table;
+
 /* Name sets (JN_METRIC_NAMES, --metric-names); the same bits as CONFIG_METRICS_*. */
 #define PROM_NAMES_GPUTEL (1u << 0)   /* gputel_* (the default) */
 #define PROM_NAMES_JN (1u << 1)       /* the guide's exporter: jn_gpu_power_w, ... */
@@ -33,6 +35,7 @@ struct prom_self {
 	int have_csv;                 /* the CSV counters below are meaningful */
 	uint64_t csv_rows_written;
 	uint64_t csv_rows_dropped;
+	const struct alloc_table *allocs;   /* live allocations (the agent); NULL: none */
 };
 
 /*

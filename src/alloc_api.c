@@ -1,0 +1,479 @@
+/* alloc_api.c - see alloc_api.h. */
+#include "alloc_api.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <microhttpd.h>
+
+#include "commands.h"
+#include "log.h"
+#include "util.h"
+
+static int64_t wall_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return timespec_to_ns(&ts);
+}
+
+/* An upper bound on alloc_json()'s length for a. */
+static size_t json_size(const struct alloc *a)
+{
+	return 1536 + (a->labels_json ? strlen(a->labels_json) : 2) + (size_t)a->n_gpus * 140 +
+	       6 * (strlen(a->id) + strlen(a->owner));
+}
+
+/* Hands the buffer over to the reply (control frees it). */
+static void set_reply(struct control_reply *r, unsigned int status, struct outbuf *o)
+{
+	r->status = status;
+	if (!o->p || o->full) {
+		free(o->p);
+		r->body = NULL;
+		r->len = 0;
+		return;
+	}
+	ob_put(o, "\n", 1);
+	r->body = o->p;
+	r->len = o->len;
+}
+
+static void reply_error(struct control_reply *r, unsigned int status, const char *msg)
+{
+	size_t cap = 6 * strlen(msg) + 32;
+	struct outbuf o = { malloc(cap), 0, cap, false };
+
+	if (o.p) {
+		ob_puts(&o, "{\"error\": ");
+		ob_put_json_str(&o, msg);
+		ob_puts(&o, "}");
+	}
+	r->commit = false;
+	set_reply(r, status, &o);
+}
+
+static void reply_alloc(struct control_reply *r, unsigned int status, const struct alloc *a)
+{
+	size_t cap = json_size(a) + 2;
+	struct outbuf o = { malloc(cap), 0, cap, false };
+
+	if (o.p)
+		alloc_json(&o, a);
+	set_reply(r, status, &o);
+}
+
+void alloc_api_event(struct alloc_api *api, const char *name, const char *fields)
+{
+	size_t cap = 128 + strlen(name) + (fields ? strlen(fields) : 0);
+	struct outbuf o = { malloc(cap), 0, cap, false };
+	struct timespec now;
+	char ts[32];
+
+	if (!api->control || !o.p) {
+		free(o.p);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	fmt_iso8601_ms(ts, &now);
+	ob_puts(&o, "{\"event\": ");
+	ob_put_json_str(&o, name);
+	ob_puts(&o, ", \"time\": ");
+	ob_put_json_str(&o, ts);
+	if (fields) {
+		ob_puts(&o, ", ");
+		ob_puts(&o, fields);
+	}
+	ob_puts(&o, "}");
+	if (!o.full)
+		control_publish(api->control, o.p, o.len);
+	free(o.p);
+}
+
+/* {"event": name, ..., "allocation": {...}[, "reason": why]} */
+static void alloc_event(struct alloc_api *api, const char *name, const struct alloc *a)
+{
+	size_t cap = json_size(a) + 64;
+	struct outbuf o = { malloc(cap), 0, cap, false };
+
+	if (!o.p)
+		return;
+	ob_puts(&o, "\"allocation\": ");
+	alloc_json(&o, a);
+	if (!o.full) {
+		o.p[o.len] = '\0';
+		alloc_api_event(api, name, o.p);
+	}
+	free(o.p);
+}
+
+/* One line per ended allocation; opened per line, so a rotated ledger needs no signal. */
+static void ledger_append(struct alloc_api *api, const struct alloc *a)
+{
+	size_t cap = json_size(a) + 2;
+	struct outbuf o = { malloc(cap), 0, cap, false };
+	int fd;
+
+	if (!o.p)
+		return;
+	alloc_json(&o, a);
+	ob_put(&o, "\n", 1);
+	fd = open(api->ledger_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0 || o.full || write(fd, o.p, o.len) != (ssize_t)o.len)
+		log_warn("alloc: cannot append allocation %s to %s: %s", a->id, api->ledger_path,
+			 fd < 0 ? strerror(errno) : "short write");
+	if (fd >= 0)
+		close(fd);
+	free(o.p);
+}
+
+static void batch_drop(struct alloc_api *api, const char *id)
+{
+	for (size_t i = 0; i < api->batch_n; i++)
+		if (strcmp(api->batch[i], id) == 0) {
+			memmove(&api->batch[i], &api->batch[i + 1], (api->batch_n - i - 1) * sizeof api->batch[0]);
+			api->batch_n--;
+			return;
+		}
+}
+
+static int batch_add(struct alloc_api *api, const char *id)
+{
+	if (api->batch_n == api->batch_cap) {
+		size_t cap = api->batch_cap ? api->batch_cap * 2 : 16;
+		void *b = realloc(api->batch, cap * sizeof api->batch[0]);
+
+		if (!b)
+			return -1;
+		api->batch = b;
+		api->batch_cap = cap;
+	}
+	str_copy(api->batch[api->batch_n++], id, ALLOC_ID_MAX + 1);
+	return 0;
+}
+
+/* The snapshot a begin or an end is measured on: fresh when the agent can take one. */
+static const struct snapshot *sample_now(struct alloc_api *api)
+{
+	const struct snapshot *s = api->host.sample_now ? api->host.sample_now(api->host.ctx) : NULL;
+
+	return s ? s : api->snap;
+}
+
+/* Ends a and logs, records and announces it. */
+static void finish(struct alloc_api *api, const char *id, int64_t now, const char *reason,
+		   const char *event, struct alloc *done)
+{
+	if (alloc_end(&api->table, id, now, reason, done) != 0)
+		return;
+	batch_drop(api, id);
+	ledger_append(api, done);
+	alloc_event(api, event, done);
+	log_info("alloc: %s ended (%s) after %.1fs: gpu energy %.1f J, cpu package %.1f J, %llu xids",
+		 done->id, reason, (double)(done->ended_wall_ns - done->begun_wall_ns) / NS_PER_SEC,
+		 (double)done->use.gpu_energy_uj / 1e6, (double)done->use.cpu_energy_uj / 1e6,
+		 (unsigned long long)done->use.xids);
+}
+
+static void do_begin(struct alloc_api *api, const char *body, size_t len, struct control_reply *r)
+{
+	struct alloc_request req;
+	const struct snapshot *snap;
+	struct alloc *a;
+	char err[512];
+	int rc;
+
+	if (alloc_request_parse(body, len, &req, err, sizeof err) != 0)
+		return reply_error(r, MHD_HTTP_BAD_REQUEST, err);
+	if (alloc_find(&api->table, req.id)) {
+		str_fmt(err, sizeof err, "id: \"%s\" is already allocated; end it first or pick another id", req.id);
+		alloc_request_release(&req);
+		return reply_error(r, MHD_HTTP_CONFLICT, err);
+	}
+	snap = sample_now(api);
+	if (!snap) {
+		alloc_request_release(&req);
+		return reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "no sample yet; try again in a second");
+	}
+	rc = alloc_begin(&api->table, &req, snap, timespec_to_ns(&snap->wall), &a, err, sizeof err);
+	alloc_request_release(&req);
+	if (rc != 0)
+		return reply_error(r, rc == -EINVAL ? MHD_HTTP_BAD_REQUEST :
+				rc == -EEXIST ? MHD_HTTP_CONFLICT : MHD_HTTP_SERVICE_UNAVAILABLE, err);
+	/* Its baseline (and one more step for the others) from the same instant. */
+	alloc_account(&api->table, snap);
+	a = alloc_find(&api->table, req.id);
+	if (batch_add(api, a->id) != 0) {
+		struct alloc gone;
+
+		alloc_end(&api->table, a->id, 0, "", &gone);
+		alloc_release(&gone);
+		return reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	}
+	log_info("alloc: %s begun by %s on %u gpu%s%s", a->id, a->owner[0] ? a->owner : "(no owner)",
+		 a->n_gpus, a->n_gpus == 1 ? "" : "s", a->ttl_ns ? " with a TTL" : "");
+	alloc_event(api, "allocation_begun", a);
+	reply_alloc(r, MHD_HTTP_CREATED, a);
+	r->commit = true;
+}
+
+static void do_renew(struct alloc_api *api, const char *id, const char *body, size_t len,
+		     struct control_reply *r)
+{
+	int64_t ttl_ns = 0;
+	char msg[256];
+	int rc;
+
+	if (len > 0) {
+		cJSON *root = cJSON_ParseWithLength(body, len);
+		const cJSON *v = root ? cJSON_GetObjectItemCaseSensitive(root, "ttl_seconds") : NULL;
+		bool ok = cJSON_IsObject(root) && (!root->child || (v && root->child == v && !v->next));
+
+		if (ok && v) {
+			ok = cJSON_IsNumber(v) && v->valuedouble > 0 && v->valuedouble <= (double)ALLOC_TTL_MAX_S;
+			ttl_ns = ok ? (int64_t)(v->valuedouble * 1e9) : 0;
+		}
+		cJSON_Delete(root);
+		if (!ok)
+			return reply_error(r, MHD_HTTP_BAD_REQUEST, "the body must be empty or {\"ttl_seconds\": N} "
+				     "with N above 0");
+	}
+	rc = alloc_renew(&api->table, id, ttl_ns, wall_now_ns());
+	if (rc == -ENOENT) {
+		str_fmt(msg, sizeof msg, "no allocation \"%s\"; see GET /v1/allocations", id);
+		return reply_error(r, MHD_HTTP_NOT_FOUND, msg);
+	}
+	if (rc != 0) {
+		str_fmt(msg, sizeof msg, "allocation \"%s\" has no TTL to renew; give {\"ttl_seconds\": N}", id);
+		return reply_error(r, MHD_HTTP_CONFLICT, msg);
+	}
+	reply_alloc(r, MHD_HTTP_OK, alloc_find(&api->table, id));
+	r->commit = true;
+}
+
+static void do_end(struct alloc_api *api, const char *id, struct control_reply *r)
+{
+	const struct snapshot *snap;
+	struct alloc done;
+	char msg[256];
+
+	if (!alloc_find(&api->table, id)) {
+		str_fmt(msg, sizeof msg, "no allocation \"%s\"; see GET /v1/allocations", id);
+		return reply_error(r, MHD_HTTP_NOT_FOUND, msg);
+	}
+	/* The last stretch up to this instant counts. */
+	snap = sample_now(api);
+	if (snap)
+		alloc_account(&api->table, snap);
+	finish(api, id, snap ? timespec_to_ns(&snap->wall) : wall_now_ns(), "released", "allocation_ended",
+	       &done);
+	reply_alloc(r, MHD_HTTP_OK, &done);
+	alloc_release(&done);
+	r->commit = true;
+}
+
+static void do_list(struct alloc_api *api, struct control_reply *r)
+{
+	size_t cap = 64;
+	struct outbuf o;
+
+	for (size_t i = 0; i < api->table.n; i++)
+		cap += json_size(&api->table.a[i]) + 2;
+	o = (struct outbuf){ malloc(cap), 0, cap, false };
+	if (o.p) {
+		ob_puts(&o, "{\"allocations\": [");
+		for (size_t i = 0; i < api->table.n; i++) {
+			if (i)
+				ob_puts(&o, ", ");
+			alloc_json(&o, &api->table.a[i]);
+		}
+		ob_puts(&o, "]}");
+	}
+	set_reply(r, MHD_HTTP_OK, &o);
+}
+
+static void do_status(struct alloc_api *api, struct control_reply *r)
+{
+	size_t cap = 4096 + (api->snap ? api->snap->n_gpus * 256 : 0);
+	struct outbuf o = { malloc(cap), 0, cap, false };
+
+	if (o.p) {
+		ob_puts(&o, "{\"version\": \"" GPUTEL_VERSION "\", \"allocations\": ");
+		ob_put_u64(&o, api->table.n);
+		if (api->host.status) {
+			ob_puts(&o, ", ");
+			api->host.status(api->host.ctx, &o);
+		}
+		ob_puts(&o, "}");
+	}
+	set_reply(r, MHD_HTTP_OK, &o);
+}
+
+static void method_not_allowed(struct control_reply *r, const char *allow)
+{
+	char msg[96];
+
+	str_fmt(msg, sizeof msg, "method not allowed here; use %s", allow);
+	reply_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, msg);
+	r->allow = allow;
+}
+
+static void handle(void *ctx, const char *method, const char *path, const char *body, size_t len,
+		   struct control_reply *r)
+{
+	static const char prefix[] = "/v1/allocations/";
+	struct alloc_api *api = ctx;
+	bool get = strcmp(method, "GET") == 0;
+
+	if (strcmp(path, "/v1/allocations") == 0) {
+		if (get)
+			return do_list(api, r);
+		if (strcmp(method, "POST") == 0)
+			return do_begin(api, body, len, r);
+		return method_not_allowed(r, "GET, POST");
+	}
+	if (strncmp(path, prefix, sizeof prefix - 1) == 0) {
+		char id[ALLOC_ID_MAX + 1];
+		const char *rest = path + sizeof prefix - 1;
+		const char *slash = strchr(rest, '/');
+		size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+		const struct alloc *a;
+		char msg[160];
+
+		if (n == 0 || n > ALLOC_ID_MAX || (slash && strcmp(slash, "/renew") != 0))
+			return reply_error(r, MHD_HTTP_NOT_FOUND, "no such path; see docs/control-api.md");
+		memcpy(id, rest, n);
+		id[n] = '\0';
+		if (slash) {
+			if (strcmp(method, "PUT") != 0 && strcmp(method, "POST") != 0)
+				return method_not_allowed(r, "PUT");
+			return do_renew(api, id, body, len, r);
+		}
+		if (strcmp(method, "DELETE") == 0)
+			return do_end(api, id, r);
+		if (!get)
+			return method_not_allowed(r, "GET, DELETE");
+		a = alloc_find(&api->table, id);
+		if (!a) {
+			str_fmt(msg, sizeof msg, "no allocation \"%.64s\"; see GET /v1/allocations", id);
+			return reply_error(r, MHD_HTTP_NOT_FOUND, msg);
+		}
+		return reply_alloc(r, MHD_HTTP_OK, a);
+	}
+	if (strcmp(path, "/v1/status") == 0)
+		return get ? do_status(api, r) : method_not_allowed(r, "GET");
+	reply_error(r, MHD_HTTP_NOT_FOUND, "no such path; try /v1/allocations, /v1/status or /v1/events");
+}
+
+static int save(struct alloc_api *api, char *err, size_t errlen)
+{
+	int r = alloc_save(&api->table, api->state_path, err, errlen);
+
+	if (r == 0) {
+		api->saved_changes = api->table.changes;
+		api->saved_mono_ns = mono_now_ns();
+		api->warned_save = false;
+	}
+	return r;
+}
+
+static int commit(void *ctx, char *err, size_t errlen)
+{
+	struct alloc_api *api = ctx;
+	char again[512];
+
+	if (api->table.changes == api->saved_changes) {
+		api->batch_n = 0;
+		return 0;
+	}
+	if (save(api, err, errlen) == 0) {
+		api->batch_n = 0;
+		return 0;
+	}
+	log_error("alloc: %s", err);
+	/* Begins that are not on disk could be lost in a crash: undo them. */
+	for (size_t i = 0; i < api->batch_n; i++) {
+		struct alloc gone;
+
+		if (alloc_end(&api->table, api->batch[i], 0, "", &gone) == 0)
+			alloc_release(&gone);
+	}
+	api->batch_n = 0;
+	save(api, again, sizeof again);
+	return -1;
+}
+
+struct control_ops alloc_api_ops(struct alloc_api *api)
+{
+	return (struct control_ops){ handle, commit, api };
+}
+
+int alloc_api_init(struct alloc_api *api, const char *state_dir, const char *log_dir,
+		   const struct alloc_api_host *host, const struct snapshot *snap, char *err,
+		   size_t errlen)
+{
+	int r;
+
+	memset(api, 0, sizeof *api);
+	alloc_table_init(&api->table);
+	if (host)
+		api->host = *host;
+	api->snap = snap;
+	if (str_fmt(api->state_path, sizeof api->state_path, "%s/%s", state_dir, ALLOC_STATE_FILE) < 0 ||
+	    str_fmt(api->ledger_path, sizeof api->ledger_path, "%s/%s", log_dir, ALLOC_LEDGER_FILE) < 0) {
+		str_copy(err, "the state or log directory path is too long", errlen);
+		return -1;
+	}
+	r = alloc_load(&api->table, api->state_path, snap, err, errlen);
+	if (r == -ENOENT)
+		return 0;
+	if (r != 0)
+		return -1;
+	api->saved_changes = api->table.changes;
+	api->saved_mono_ns = mono_now_ns();
+	if (api->table.n)
+		log_info("alloc: %zu allocation%s restored from %s", api->table.n,
+			 api->table.n == 1 ? "" : "s", api->state_path);
+	return 0;
+}
+
+void alloc_api_release(struct alloc_api *api)
+{
+	alloc_table_release(&api->table);
+	free(api->batch);
+	api->batch = NULL;
+	api->batch_n = api->batch_cap = 0;
+}
+
+void alloc_api_tick(struct alloc_api *api, const struct snapshot *snap)
+{
+	int64_t now = wall_now_ns();
+	const char *why = NULL;
+	struct alloc *a;
+	char err[512];
+
+	api->snap = snap;
+	alloc_account(&api->table, snap);
+	while ((a = alloc_due(&api->table, now, alloc_pid_alive, &why)) != NULL) {
+		char id[ALLOC_ID_MAX + 1];
+		struct alloc done;
+
+		str_copy(id, a->id, sizeof id);
+		finish(api, id, now, why, "allocation_reaped", &done);
+		alloc_release(&done);
+	}
+	/* Changes at once; the accounting of live allocations every few seconds. */
+	if (api->table.changes != api->saved_changes ||
+	    (api->table.n && snap->mono_ns - api->saved_mono_ns >= ALLOC_API_SAVE_NS)) {
+		if (save(api, err, sizeof err) != 0 && !api->warned_save) {
+			api->warned_save = true;
+			log_error("alloc: %s", err);
+		}
+	}
+}

@@ -489,13 +489,18 @@ static void account_gpu(struct alloc *a, struct alloc_gpu *ag, const struct gpu_
 		int64_t e = g->val[GPU_F_ENERGY_MJ];
 
 		/* A counter that went back was reset (driver reload): start over from it. */
-		if (ag->energy_have && e >= ag->energy_mark_mj)
+		if (ag->energy_have && e >= ag->energy_mark_mj) {
 			u->gpu_energy_uj += (e - ag->energy_mark_mj) * 1000;
+			ag->energy_uj += (e - ag->energy_mark_mj) * 1000;
+		}
 		ag->energy_mark_mj = e;
 		ag->energy_have = true;
 	} else if (g->st[GPU_F_POWER_MW] == VAL_OK && dt_ns > 0) {
 		/* mW × ns = 1e-12 J; to µJ: / 1e6.  A tick's dt is far below overflow. */
-		u->gpu_energy_uj += g->val[GPU_F_POWER_MW] * dt_ns / 1000000;
+		int64_t uj = g->val[GPU_F_POWER_MW] * dt_ns / 1000000;
+
+		u->gpu_energy_uj += uj;
+		ag->energy_uj += uj;
 		u->gpu_energy_integrated++;
 		ag->energy_have = false;
 	}
@@ -745,6 +750,7 @@ static void state_alloc(struct outbuf *o, const struct alloc *a)
 		ob_puts(o, i ? ", {\"uuid\": " : "{\"uuid\": ");
 		ob_put_json_str(o, g->uuid);
 		put_int(o, "index", g->index);
+		put_int(o, "energy_uj", g->energy_uj);
 		put_bool(o, "energy_have", g->energy_have);
 		put_int(o, "energy_mark_mj", g->energy_mark_mj);
 		put_bool(o, "xid_have", g->xid_have);
@@ -910,7 +916,7 @@ static int load_alloc(struct alloc *a, const cJSON *e, const struct snapshot *sn
 		int64_t idx, mark, xid;
 
 		if (!cJSON_IsString(uuid) || get_int(g, "index", &idx) || get_int(g, "energy_mark_mj", &mark) ||
-		    get_int(g, "xid_mark", &xid))
+		    get_int(g, "xid_mark", &xid) || get_int(g, "energy_uj", &ag->energy_uj))
 			return -1;
 		str_copy(ag->uuid, uuid->valuestring, sizeof ag->uuid);
 		ag->index = (unsigned int)idx;

@@ -64,6 +64,7 @@ struct alloc_gpu {
 	int pos;                        /* snapshot position; -1 when not on the node */
 	unsigned int index;             /* NVML index when resolved */
 	char uuid[ALLOC_UUID_MAX + 1];
+	int64_t energy_uj;              /* this GPU's share of use.gpu_energy_uj */
 	int64_t energy_mark_mj;         /* counter at the last tick counted */
 	bool energy_have;
 	uint64_t xid_mark;

@@ -188,13 +188,16 @@ void control_publish(struct control *c, const char *json, size_t len)
 	c->event[k] = line;
 	c->event_len[k] = len + 1;
 	c->next_seq++;
+	/*
+	 * Woken streams are served by the next control_run(): this may be
+	 * called from inside a request handler, where MHD_run must not recurse.
+	 */
 	while (c->waiting) {
 		struct creq *q = c->waiting;
 
 		unlist(&c->waiting, q);
 		mhd.resume_connection(q->conn);
 	}
-	mhd.run(c->daemon);
 }
 
 /* ---- requests ---- */

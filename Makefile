@@ -14,7 +14,7 @@ OPT ?= -O2
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wvla -Wformat=2 -Wno-format-nonliteral -Wpointer-arith -Wundef
-CPPFLAGS += -D_GNU_SOURCE -Isrc
+CPPFLAGS += -D_GNU_SOURCE -Isrc -Iinclude
 CFLAGS ?= $(OPT) -g
 CFLAGS += -std=c11 $(WARN) -fno-strict-aliasing -MMD -MP
 ifneq ($(SANITIZE),)
@@ -29,8 +29,11 @@ FLAGS_NOW := $(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS)
 $(shell mkdir -p $(BUILD); [ "$$(cat $(FLAGS_STAMP) 2>/dev/null)" = "$(FLAGS_NOW)" ] || echo "$(FLAGS_NOW)" > $(FLAGS_STAMP))
 
 SRC := $(wildcard src/*.c)
-LIB_SRC := $(filter-out src/main.c,$(SRC))
+CLIENT_SRC := lib/gputel.c
+LIB_SRC := $(filter-out src/main.c,$(SRC)) $(CLIENT_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLIENT_SO := $(BUILD)/libgputel.so.1
+CLIENT_A := $(BUILD)/libgputel.a
 
 SIM_COMMON := sim/scenario.c
 SIM_LIB := $(BUILD)/libnvidia-ml-sim.so
@@ -45,7 +48,7 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
 .PHONY: all deps check unit integration demo fuzz fuzz-smoke bench clean
 
-all: $(BUILD)/gputel $(SIM_LIB) $(SIM_LIB_OLD) $(FAKE_SMI)
+all: $(BUILD)/gputel $(SIM_LIB) $(SIM_LIB_OLD) $(FAKE_SMI) $(CLIENT_SO) $(CLIENT_A)
 
 deps:
 	@scripts/deps.sh
@@ -56,6 +59,20 @@ $(BUILD)/%.o: %.c $(FLAGS_STAMP)
 
 $(BUILD)/gputel: $(BUILD)/src/main.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# libgputel, the client library (include/gputel.h): shared and static.
+# Only the gputel_* names are exported from the shared one.
+$(CLIENT_SO): $(BUILD)/pic/lib/gputel.o
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libgputel.so.1 -o $@ $^
+	ln -sf libgputel.so.1 $(BUILD)/libgputel.so
+
+$(CLIENT_A): $(BUILD)/lib/gputel.o
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/pic/lib/gputel.o: lib/gputel.c include/gputel.h $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -DGPUTEL_EXPORT='__attribute__((visibility("default")))' -c -o $@ $<
 
 # The simulated driver: position-independent, exporting only NVML names.
 $(BUILD)/pic/%.o: %.c $(FLAGS_STAMP)

@@ -8,6 +8,8 @@
 #ifndef GPUTEL_COMMANDS_H
 #define GPUTEL_COMMANDS_H
 
+#include <stdio.h>
+
 #define EXIT_USAGE 2
 
 #ifndef GPUTEL_VERSION
@@ -19,6 +21,12 @@ int cmd_collect(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_gpus(int argc, char **argv);
 int cmd_exporter(int argc, char **argv);
+int cmd_alloc(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+
+/* cmd_alloc.c, shared with cmd_run.c: the exit code of a libgputel status (message printed), and a summary for people. */
+int alloc_exit_code(int status, const char *json);
+void alloc_print_summary(FILE *f, const char *json);
 
 /* Shared option helpers (main.c). */
 

@@ -18,6 +18,8 @@ static const struct command {
 	{ "config", cmd_config, "show or check the agent's configuration and where each value comes from" },
 	{ "gpus", cmd_gpus, "show the GPU backend, every GPU and the host sensors found" },
 	{ "exporter", cmd_exporter, "serve Prometheus metrics over HTTP (port 9118)" },
+	{ "alloc", cmd_alloc, "begin, end, renew, list or show allocations on the agent's control socket" },
+	{ "run", cmd_run, "run a command inside an allocation and print the energy and GPU use it took" },
 };
 
 static void print_usage(FILE *f)

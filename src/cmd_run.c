@@ -1,0 +1,170 @@
+/*
+ * cmd_run.c - `gputel run [--gpus LIST] [--id ID] [--json] -- CMD ARGS...`:
+ * time(1) for GPU work.  Begins an allocation (owned by this process, so
+ * it is reaped if gputel run is killed), runs CMD with CUDA_VISIBLE_DEVICES
+ * set when --gpus is given, forwards the usual signals to it, ends the
+ * allocation however CMD ends, prints the summary and exits with CMD's
+ * status (128 + the signal when a signal ended it).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "gputel.h"
+#include "util.h"
+
+extern char **environ;
+
+static const char run_usage[] =
+	"usage: gputel run [--gpus LIST] [--id ID] [--owner NAME] [--label KEY=VALUE]...\n"
+	"                  [--socket PATH] [--json] [-o FILE] -- CMD [ARGS...]\n"
+	"\n"
+	"Runs CMD inside an allocation and prints what it used when it ends:\n"
+	"duration, GPU and CPU energy, utilisation, peak memory and temperature,\n"
+	"Xid errors.  --gpus also sets CUDA_VISIBLE_DEVICES for CMD.  The summary\n"
+	"goes to stderr (or -o FILE), as JSON with --json.  Exits with CMD's status.\n";
+
+static volatile sig_atomic_t child_pid;
+
+/* Only forwards: kill() is async-signal-safe. */
+static void forward(int sig)
+{
+	if (child_pid > 0)
+		kill((pid_t)child_pid, sig);
+}
+
+int cmd_run(int argc, char **argv)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+	struct gputel_alloc_spec spec = { 0 };
+	const char *sock = NULL, *out_file = NULL, *v;
+	char id[80], labels[4096], *reply = NULL;
+	struct sigaction sa;
+	bool json = false;
+	int i, r, st, cmd_at = -1, rc;
+	pid_t pid;
+	FILE *out;
+
+	labels[0] = '\0';
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			cmd_at = i + 1;
+			break;
+		}
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(run_usage, stdout);
+			return 0;
+		}
+		if (!strcmp(argv[i], "--json")) {
+			json = true;
+		} else if ((r = opt_value(argc, argv, &i, "--gpus", &v)) != 0) {
+			if (r < 0)
+				return EXIT_USAGE;
+			spec.gpus = v;
+		} else if ((r = opt_value(argc, argv, &i, "--id", &v)) != 0) {
+			if (r < 0)
+				return EXIT_USAGE;
+			spec.id = v;
+		} else if ((r = opt_value(argc, argv, &i, "--owner", &v)) != 0) {
+			if (r < 0)
+				return EXIT_USAGE;
+			spec.owner = v;
+		} else if ((r = opt_value(argc, argv, &i, "--socket", &v)) != 0) {
+			if (r < 0)
+				return EXIT_USAGE;
+			sock = v;
+		} else if ((r = opt_value(argc, argv, &i, "-o", &v)) != 0) {
+			if (r < 0)
+				return EXIT_USAGE;
+			out_file = v;
+		} else if ((r = opt_value(argc, argv, &i, "--label", &v)) != 0) {
+			const char *eq;
+			size_t len = strlen(labels);
+
+			if (r < 0)
+				return EXIT_USAGE;
+			eq = strchr(v, '=');
+			if (!eq || eq == v || strpbrk(v, "\"\\") ||
+			    snprintf(labels + len, sizeof labels - len, "%s\"%.*s\": \"%s\"", len ? ", " : "{",
+				     (int)(eq - v), v, eq + 1) >= (int)(sizeof labels - len - 1))
+				return usage_error("run", "bad --label '%s'; give KEY=VALUE without quotes", v);
+		} else {
+			return usage_error("run", "unknown option '%s'; put the command after --", argv[i]);
+		}
+	}
+	if (cmd_at < 0 || cmd_at >= argc)
+		return usage_error("run", "no command; give it after --, e.g. gputel run --gpus 0 -- python train.py");
+	if (labels[0]) {
+		size_t len = strlen(labels);
+
+		labels[len] = '}';   /* room was kept for it */
+		labels[len + 1] = '\0';
+	}
+	if (!spec.id) {
+		str_fmt(id, sizeof id, "run-%ld-%lld", (long)getpid(), (long long)time(NULL));
+		spec.id = id;
+	}
+	spec.pid = (long)getpid();
+	spec.labels_json = labels[0] ? labels : NULL;
+	if (!spec.owner)
+		spec.owner = "gputel run";
+	r = gputel_alloc_begin(sock, &spec, &reply);
+	if (r != GPUTEL_OK) {
+		rc = alloc_exit_code(r, reply);
+		gputel_free(reply);
+		return rc;
+	}
+	gputel_free(reply);
+	reply = NULL;
+	if (spec.gpus && setenv("CUDA_VISIBLE_DEVICES", spec.gpus, 1) != 0) {
+		gputel_alloc_end(sock, spec.id, NULL);
+		return 1;
+	}
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = forward;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	for (size_t k = 0; k < sizeof sigs / sizeof sigs[0]; k++)
+		sigaction(sigs[k], &sa, NULL);
+	r = posix_spawnp(&pid, argv[cmd_at], NULL, NULL, &argv[cmd_at], environ);
+	if (r != 0) {
+		fprintf(stderr, "gputel: run: cannot run %s: %s\n", argv[cmd_at], strerror(r));
+		gputel_alloc_end(sock, spec.id, NULL);
+		return r == ENOENT ? 127 : 126;
+	}
+	child_pid = pid;
+	while (waitpid(pid, &st, 0) < 0) {
+		if (errno != EINTR) {
+			st = 0;
+			break;
+		}
+	}
+	child_pid = 0;
+	rc = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 1;
+
+	r = gputel_alloc_end(sock, spec.id, &reply);
+	out = out_file ? fopen(out_file, "w") : stderr;
+	if (!out) {
+		fprintf(stderr, "gputel: run: cannot write %s: %s\n", out_file, strerror(errno));
+		out = stderr;
+	}
+	if (r == GPUTEL_OK && json)
+		fputs(reply, out);
+	else if (r == GPUTEL_OK)
+		alloc_print_summary(out, reply);
+	else
+		alloc_exit_code(r, reply);
+	if (out != stderr)
+		fclose(out);
+	gputel_free(reply);
+	return rc;
+}

@@ -93,6 +93,8 @@ static const struct csv_col cols[] = {
 	{ COL_HOST_SAMPLE_MS, 0, "host_sample_ms" },
 	{ COL_GPU_SAMPLE_OK, 0, "gpu_sample_ok" },
 	{ COL_HOST_SAMPLE_OK, 0, "host_sample_ok" },
+	/* Added after the first release: new columns go last, so positions hold. */
+	GPU(GPU_F_XID_TOTAL),
 };
 #undef GPU
 #undef HOST

@@ -123,11 +123,14 @@ int main(void)
 	return bad != 0;
 }
 C
-cc -std=c11 -I"$ROOT/include" -o "$T/client" "$T/client.c" -L"$BUILD" -lgputel -pthread 2>"$T/cc.err"
+# A sanitized build (make check SANITIZE=...) needs the client built alike.
+san=""
+nm -D "$BUILD/libgputel.so.1" 2>/dev/null | grep -q __asan && san="-fsanitize=address,undefined"
+cc -std=c11 $san -I"$ROOT/include" -o "$T/client" "$T/client.c" -L"$BUILD" -lgputel -pthread 2>"$T/cc.err"
 check "a C program builds against include/gputel.h and libgputel.so" test -x "$T/client"
 LD_LIBRARY_PATH="$BUILD" "$T/client" >/dev/null
 check "16 threads through libgputel: every call succeeds" test $? -eq 0
-cc -std=c11 -I"$ROOT/include" -o "$T/client-static" "$T/client.c" "$BUILD/libgputel.a" -pthread
+cc -std=c11 $san -I"$ROOT/include" -o "$T/client-static" "$T/client.c" "$BUILD/libgputel.a" -pthread
 check "... and it links statically too" bash -c "'$T/client-static' >/dev/null"
 
 kill -TERM "$AG"

@@ -297,7 +297,7 @@ static const struct snapshot *sample_now(void *ctx)
 	struct agent *a = ctx;
 
 	sampler_set_lite(a->sampler, 0);
-	sampler_resample(a->sampler, &a->fresh);
+	sampler_resample_fresh(a->sampler, &a->fresh);
 	return &a->fresh;
 }
 

@@ -110,6 +110,12 @@ void gpu_set_lite(struct gpu_set *set, int lite)
 		set->backend->set_lite(set->state, lite);
 }
 
+void gpu_set_fresh(struct gpu_set *set, int fresh)
+{
+	if (set->backend && set->backend->set_fresh)
+		set->backend->set_fresh(set->state, fresh);
+}
+
 const char *gpu_backend_name(const struct gpu_set *set)
 {
 	return set->backend ? set->backend->name : "none";

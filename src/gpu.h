@@ -49,6 +49,12 @@ struct gpu_backend {
 	 * (utilisation and health); the other fields are VAL_ABSENT.
 	 */
 	void (*set_lite)(void *state, int lite);
+	/*
+	 * Optional: while on, values a backend repeats between slow reads (the
+	 * energy counter on some drivers) are read afresh.  For measurements
+	 * that must be exact at an instant (an allocation's begin and end).
+	 */
+	void (*set_fresh)(void *state, int fresh);
 };
 
 extern const struct gpu_backend gpu_nvml_backend;
@@ -69,6 +75,9 @@ int gpu_open(struct gpu_set *set, const struct gpu_options *opt);
 void gpu_sample(struct gpu_set *set, struct snapshot *snap);
 /* Lite sampling on or off, where the backend offers it (see set_lite). */
 void gpu_set_lite(struct gpu_set *set, int lite);
+
+/* Fresh reads on or off, where the backend offers it (see set_fresh). */
+void gpu_set_fresh(struct gpu_set *set, int fresh);
 const char *gpu_backend_name(const struct gpu_set *set);
 void gpu_close(struct gpu_set *set);
 

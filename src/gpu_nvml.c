@@ -149,6 +149,7 @@ struct nvml {
 	struct nvml_api api;
 	bool initialised;
 	bool lite;                /* only utilisation, for the agent while idle */
+	bool fresh;               /* read slow fields now, not their held values */
 	/* Driver-level trouble: re-initialise the whole library with backoff. */
 	bool driver_down;
 	int64_t driver_retry_at_ns;
@@ -479,7 +480,7 @@ static void rest_if_unsupported(struct nvml_gpu *g, int f, const struct gpu_read
 
 /* Reads the energy counter, every tick or, where that is costly, every 10 s. */
 static void query_energy(const struct nvml_api *a, struct nvml_gpu *g, struct gpu_reading *out,
-			 struct tick *tp, int64_t now)
+			 struct tick *tp, int64_t now, bool fresh)
 {
 	const int f = GPU_F_ENERGY_MJ;
 	ull mj = 0;
@@ -488,7 +489,8 @@ static void query_energy(const struct nvml_api *a, struct nvml_gpu *g, struct gp
 
 	if (tp->lost)
 		return;
-	if (now < g->next_read_ns[f]) {
+	/* Held between slow reads; a fresh sample reads it anyway unless it is unsupported. */
+	if (now < g->next_read_ns[f] && !(fresh && g->energy_slow)) {
 		out->st[f] = g->held_st[f];
 		out->val[f] = g->held_val[f];
 		return;
@@ -576,7 +578,7 @@ static void sample_gpu(struct nvml *n, struct nvml_gpu *g, struct gpu_reading *o
 
 	QUERY(GPU_F_POWER_MW, get_power_usage, (d, &u), u);
 	QUERY(GPU_F_POWER_LIMIT_MW, get_power_limit, (d, &u), u);
-	query_energy(a, g, out, &t, now);
+	query_energy(a, g, out, &t, now, n->fresh);
 	QUERY(GPU_F_CLOCK_SM_MHZ, get_clock, (d, NVML_CLOCK_SM, &u), u);
 	QUERY(GPU_F_CLOCK_MEM_MHZ, get_clock, (d, NVML_CLOCK_MEM, &u), u);
 	QUERY(GPU_F_FAN_PCT, get_fan, (d, &u), u);
@@ -727,6 +729,11 @@ static void nvml_set_lite(void *state, int lite)
 	((struct nvml *)state)->lite = lite != 0;
 }
 
+static void nvml_set_fresh(void *state, int fresh)
+{
+	((struct nvml *)state)->fresh = fresh != 0;
+}
+
 static const char *nvml_driver_version(void *state)
 {
 	return ((struct nvml *)state)->driver;
@@ -758,4 +765,5 @@ const struct gpu_backend gpu_nvml_backend = {
 	.detail = nvml_detail,
 	.close = nvml_close,
 	.set_lite = nvml_set_lite,
+	.set_fresh = nvml_set_fresh,
 };

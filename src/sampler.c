@@ -56,6 +56,19 @@ void sampler_resample(struct sampler *s, struct snapshot *snap)
 	s->stats.ticks--;
 }
 
+void sampler_resample_fresh(struct sampler *s, struct snapshot *snap)
+{
+	int lite = s->lite;
+
+	s->lite = 0;
+	gpu_set_lite(&s->gpus, 0);
+	gpu_set_fresh(&s->gpus, 1);
+	sampler_resample(s, snap);
+	gpu_set_fresh(&s->gpus, 0);
+	gpu_set_lite(&s->gpus, lite);
+	s->lite = lite;
+}
+
 static void record_lateness(struct sampler_stats *st, int64_t late_ns)
 {
 	int64_t b = late_ns / SAMPLER_LATE_BUCKET_NS;

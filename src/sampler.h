@@ -75,6 +75,12 @@ void sampler_set_lite(struct sampler *s, int lite);
  */
 void sampler_resample(struct sampler *s, struct snapshot *snap);
 
+/*
+ * Like sampler_resample, in full and with every value read afresh (no
+ * repeated slow reads): an allocation's begin and end are measured on it.
+ */
+void sampler_resample_fresh(struct sampler *s, struct snapshot *snap);
+
 /* One snapshot now, outside any schedule (`gputel gpus`). */
 void sampler_take(struct sampler *s, struct snapshot *snap);
 

@@ -136,6 +136,36 @@ check "... and it links statically too" bash -c "'$T/client-static' >/dev/null"
 kill -TERM "$AG"
 wait "$AG"
 
+# A driver whose calls take 2 ms, so the energy counter is read only every
+# 10 s between ticks: begin and end still read it afresh, and the energy
+# still matches the scenario.
+sed 's/^at 0   all util=50 power_w=100$/at 0   all util=50 power_w=100 latency_ms=2/' "$T/steps.scn" >"$T/slow.scn"
+grep -q latency_ms "$T/slow.scn" || not_ok "the slow scenario was not made"
+GPUTEL_SIM_SCENARIO="$T/slow.scn" JN_EXPORTER_PORT=$(free_port) "$GPUTEL" agent --start-util 90 >"$T/agent3.log" 2>&1 &
+AG=$!
+PIDS+=("$AG")
+wait_sock
+sleep 1.5
+"$GPUTEL" run --json -o "$T/slow.json" -- sleep 3
+check "with a slow energy counter the agent says it reads it every 10 s" grep -q 'reading it every 10s' "$T/agent3.log"
+check "... and gputel run's energy is still within 1 % of the scenario" python3 - "$T/slow.json" "$GPUTEL_SIM_EPOCH" <<'PY'
+import json, sys, datetime
+d = json.load(open(sys.argv[1])); epoch = float(sys.argv[2])
+def t(iso):
+    return datetime.datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp() - epoch
+steps = {0: [(0, 100), (1.3, 420), (2.9, 333), (3.6, 77)], 1: [(0, 150), (2.1, 90), (2.9, 333)]}
+def integral(gpu, a, b):
+    s = steps[gpu] + [(1e9, 0)]
+    return sum(max(0, min(b, s[i + 1][0]) - max(a, s[i][0])) * s[i][1] for i in range(len(s) - 1))
+a, b = t(d["begun"]), t(d["ended"])
+want = integral(0, a, b) + integral(1, a, b)
+got = d["gpu_energy_joules"]
+print("# slow driver, run from t=%.3f to t=%.3f: %.1f J, scenario %.1f J (%.3f %%)" % (a, b, got, want, 100 * (got - want) / want))
+assert abs(got - want) <= 0.01 * want
+PY
+kill -TERM "$AG"
+wait "$AG"
+
 # Autostart through systemctl: a stand-in on PATH that starts the agent.
 mkdir -p "$T/bin"
 cat >"$T/bin/systemctl" <<SH

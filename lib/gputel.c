@@ -284,6 +284,18 @@ static int find_exe(const char *file, char *out, size_t n)
 	return -1;
 }
 
+/* In a child about to exec: stdin, stdout and stderr on /dev/null. */
+static void to_devnull(void)
+{
+	int nul = open("/dev/null", O_RDWR);
+
+	if (nul >= 0) {
+		dup2(nul, 0);
+		dup2(nul, 1);
+		dup2(nul, 2);
+	}
+}
+
 /* Runs argv and waits for it, at most wait_ms; its exit status, or -1. */
 static int run_wait(char *const argv[], int64_t wait_ms)
 {
@@ -298,13 +310,7 @@ static int run_wait(char *const argv[], int64_t wait_ms)
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
-		int nul = open("/dev/null", O_RDWR);
-
-		if (nul >= 0) {
-			dup2(nul, 0);
-			dup2(nul, 1);
-			dup2(nul, 2);
-		}
+		to_devnull();
 		execve(exe, argv, environ);
 		_exit(127);
 	}
@@ -342,17 +348,10 @@ static int start_local(const char *sock)
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
-		int nul;
-
 		setsid();
 		if (fork() != 0)
 			_exit(0);
-		nul = open("/dev/null", O_RDWR);
-		if (nul >= 0) {
-			dup2(nul, 0);
-			dup2(nul, 1);
-			dup2(nul, 2);
-		}
+		to_devnull();
 		execve(exe, argv, environ);
 		_exit(127);
 	}

@@ -24,6 +24,26 @@ SCN
 use_sim 2 "$T/steps.scn" intel
 export GPUTEL_SIM_EPOCH=$(date +%s.%N)
 
+# energy_matches SUMMARY: its GPU energy is within 1 % of the integral of
+# steps.scn's power over the summary's own begin and end.
+energy_matches() {
+	python3 - "$1" "$GPUTEL_SIM_EPOCH" <<'PY'
+import json, sys, datetime
+d = json.load(open(sys.argv[1])); epoch = float(sys.argv[2])
+def t(iso):
+    return datetime.datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp() - epoch
+steps = {0: [(0, 100), (1.3, 420), (2.9, 333), (3.6, 77)], 1: [(0, 150), (2.1, 90), (2.9, 333)]}
+def integral(gpu, a, b):
+    s = steps[gpu] + [(1e9, 0)]
+    return sum(max(0, min(b, s[i + 1][0]) - max(a, s[i][0])) * s[i][1] for i in range(len(s) - 1))
+a, b = t(d["begun"]), t(d["ended"])
+want = integral(0, a, b) + integral(1, a, b)
+got = d["gpu_energy_joules"]
+print("# run from t=%.3f to t=%.3f: %.1f J, scenario %.1f J (%.3f %%)" % (a, b, got, want, 100 * (got - want) / want))
+assert abs(got - want) <= 0.01 * want
+PY
+}
+
 wait_sock() {
 	for ((i = 0; i < 50; i++)); do
 		curl -s --unix-socket "$JN_CONTROL_SOCKET" -o /dev/null http://x/v1/status && return 0
@@ -65,21 +85,7 @@ check "alloc end of an unknown id: exit 1" test $? -eq 1
 # allocation's own begin and end instants.
 "$GPUTEL" run --json -o "$T/sum.json" -- sleep 3.2
 check "gputel run exits with the command's status (0)" test $? -eq 0
-check "gputel run's GPU energy is within 1 % of the scenario's integral" python3 - "$T/sum.json" "$GPUTEL_SIM_EPOCH" <<'PY'
-import json, sys, datetime
-d = json.load(open(sys.argv[1])); epoch = float(sys.argv[2])
-def t(iso):
-    return datetime.datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp() - epoch
-steps = {0: [(0, 100), (1.3, 420), (2.9, 333), (3.6, 77)], 1: [(0, 150), (2.1, 90), (2.9, 333)]}
-def integral(gpu, a, b):
-    s = steps[gpu] + [(1e9, 0)]
-    return sum(max(0, min(b, s[i + 1][0]) - max(a, s[i][0])) * s[i][1] for i in range(len(s) - 1))
-a, b = t(d["begun"]), t(d["ended"])
-want = integral(0, a, b) + integral(1, a, b)
-got = d["gpu_energy_joules"]
-print("# run from t=%.3f to t=%.3f: %.1f J, scenario %.1f J (%.3f %%)" % (a, b, got, want, 100 * (got - want) / want))
-assert abs(got - want) <= 0.01 * want
-PY
+check "gputel run's GPU energy is within 1 % of the scenario's integral" energy_matches "$T/sum.json"
 "$GPUTEL" run --gpus 1 -o "$T/sum.txt" -- sh -c 'echo "$CUDA_VISIBLE_DEVICES" >"$0"; exit 7' "$T/cvd"
 check "gputel run exits with the command's status (7)" test $? -eq 7
 check "--gpus sets CUDA_VISIBLE_DEVICES" test "$(cat "$T/cvd")" = 1
@@ -148,21 +154,7 @@ wait_sock
 sleep 1.5
 "$GPUTEL" run --json -o "$T/slow.json" -- sleep 3
 check "with a slow energy counter the agent says it reads it every 10 s" grep -q 'reading it every 10s' "$T/agent3.log"
-check "... and gputel run's energy is still within 1 % of the scenario" python3 - "$T/slow.json" "$GPUTEL_SIM_EPOCH" <<'PY'
-import json, sys, datetime
-d = json.load(open(sys.argv[1])); epoch = float(sys.argv[2])
-def t(iso):
-    return datetime.datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp() - epoch
-steps = {0: [(0, 100), (1.3, 420), (2.9, 333), (3.6, 77)], 1: [(0, 150), (2.1, 90), (2.9, 333)]}
-def integral(gpu, a, b):
-    s = steps[gpu] + [(1e9, 0)]
-    return sum(max(0, min(b, s[i + 1][0]) - max(a, s[i][0])) * s[i][1] for i in range(len(s) - 1))
-a, b = t(d["begun"]), t(d["ended"])
-want = integral(0, a, b) + integral(1, a, b)
-got = d["gpu_energy_joules"]
-print("# slow driver, run from t=%.3f to t=%.3f: %.1f J, scenario %.1f J (%.3f %%)" % (a, b, got, want, 100 * (got - want) / want))
-assert abs(got - want) <= 0.01 * want
-PY
+check "... and gputel run's energy is still within 1 % of the scenario" energy_matches "$T/slow.json"
 kill -TERM "$AG"
 wait "$AG"
 

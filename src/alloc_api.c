@@ -45,20 +45,6 @@ static void set_reply(struct control_reply *r, unsigned int status, struct outbu
 	r->len = o->len;
 }
 
-static void reply_error(struct control_reply *r, unsigned int status, const char *msg)
-{
-	size_t cap = 6 * strlen(msg) + 32;
-	struct outbuf o = { malloc(cap), 0, cap, false };
-
-	if (o.p) {
-		ob_puts(&o, "{\"error\": ");
-		ob_put_json_str(&o, msg);
-		ob_puts(&o, "}");
-	}
-	r->commit = false;
-	set_reply(r, status, &o);
-}
-
 static void reply_alloc(struct control_reply *r, unsigned int status, const struct alloc *a)
 {
 	size_t cap = json_size(a) + 2;
@@ -190,21 +176,21 @@ static void do_begin(struct alloc_api *api, const char *body, size_t len, struct
 	int rc;
 
 	if (alloc_request_parse(body, len, &req, err, sizeof err) != 0)
-		return reply_error(r, MHD_HTTP_BAD_REQUEST, err);
+		return control_error(r, MHD_HTTP_BAD_REQUEST, err);
 	if (alloc_find(&api->table, req.id)) {
 		str_fmt(err, sizeof err, "id: \"%s\" is already allocated; end it first or pick another id", req.id);
 		alloc_request_release(&req);
-		return reply_error(r, MHD_HTTP_CONFLICT, err);
+		return control_error(r, MHD_HTTP_CONFLICT, err);
 	}
 	snap = sample_now(api);
 	if (!snap) {
 		alloc_request_release(&req);
-		return reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "no sample yet; try again in a second");
+		return control_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "no sample yet; try again in a second");
 	}
 	rc = alloc_begin(&api->table, &req, snap, timespec_to_ns(&snap->wall), &a, err, sizeof err);
 	alloc_request_release(&req);
 	if (rc != 0)
-		return reply_error(r, rc == -EINVAL ? MHD_HTTP_BAD_REQUEST :
+		return control_error(r, rc == -EINVAL ? MHD_HTTP_BAD_REQUEST :
 				rc == -EEXIST ? MHD_HTTP_CONFLICT : MHD_HTTP_SERVICE_UNAVAILABLE, err);
 	/* Its baseline (and one more step for the others) from the same instant. */
 	alloc_account(&api->table, snap);
@@ -214,7 +200,7 @@ static void do_begin(struct alloc_api *api, const char *body, size_t len, struct
 
 		alloc_end(&api->table, a->id, 0, "", &gone);
 		alloc_release(&gone);
-		return reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+		return control_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 	}
 	log_info("alloc: %s begun by %s on %u gpu%s%s", a->id, a->owner[0] ? a->owner : "(no owner)",
 		 a->n_gpus, a->n_gpus == 1 ? "" : "s", a->ttl_ns ? " with a TTL" : "");
@@ -241,17 +227,17 @@ static void do_renew(struct alloc_api *api, const char *id, const char *body, si
 		}
 		cJSON_Delete(root);
 		if (!ok)
-			return reply_error(r, MHD_HTTP_BAD_REQUEST, "the body must be empty or {\"ttl_seconds\": N} "
+			return control_error(r, MHD_HTTP_BAD_REQUEST, "the body must be empty or {\"ttl_seconds\": N} "
 				     "with N above 0");
 	}
 	rc = alloc_renew(&api->table, id, ttl_ns, wall_now_ns());
 	if (rc == -ENOENT) {
 		str_fmt(msg, sizeof msg, "no allocation \"%s\"; see GET /v1/allocations", id);
-		return reply_error(r, MHD_HTTP_NOT_FOUND, msg);
+		return control_error(r, MHD_HTTP_NOT_FOUND, msg);
 	}
 	if (rc != 0) {
 		str_fmt(msg, sizeof msg, "allocation \"%s\" has no TTL to renew; give {\"ttl_seconds\": N}", id);
-		return reply_error(r, MHD_HTTP_CONFLICT, msg);
+		return control_error(r, MHD_HTTP_CONFLICT, msg);
 	}
 	reply_alloc(r, MHD_HTTP_OK, alloc_find(&api->table, id));
 	r->commit = true;
@@ -265,7 +251,7 @@ static void do_end(struct alloc_api *api, const char *id, struct control_reply *
 
 	if (!alloc_find(&api->table, id)) {
 		str_fmt(msg, sizeof msg, "no allocation \"%s\"; see GET /v1/allocations", id);
-		return reply_error(r, MHD_HTTP_NOT_FOUND, msg);
+		return control_error(r, MHD_HTTP_NOT_FOUND, msg);
 	}
 	/* The last stretch up to this instant counts. */
 	snap = sample_now(api);
@@ -320,7 +306,7 @@ static void method_not_allowed(struct control_reply *r, const char *allow)
 	char msg[96];
 
 	str_fmt(msg, sizeof msg, "method not allowed here; use %s", allow);
-	reply_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, msg);
+	control_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, msg);
 	r->allow = allow;
 }
 
@@ -347,7 +333,7 @@ static void handle(void *ctx, const char *method, const char *path, const char *
 		char msg[160];
 
 		if (n == 0 || n > ALLOC_ID_MAX || (slash && strcmp(slash, "/renew") != 0))
-			return reply_error(r, MHD_HTTP_NOT_FOUND, "no such path; see docs/control-api.md");
+			return control_error(r, MHD_HTTP_NOT_FOUND, "no such path; see docs/control-api.md");
 		memcpy(id, rest, n);
 		id[n] = '\0';
 		if (slash) {
@@ -362,13 +348,13 @@ static void handle(void *ctx, const char *method, const char *path, const char *
 		a = alloc_find(&api->table, id);
 		if (!a) {
 			str_fmt(msg, sizeof msg, "no allocation \"%.64s\"; see GET /v1/allocations", id);
-			return reply_error(r, MHD_HTTP_NOT_FOUND, msg);
+			return control_error(r, MHD_HTTP_NOT_FOUND, msg);
 		}
 		return reply_alloc(r, MHD_HTTP_OK, a);
 	}
 	if (strcmp(path, "/v1/status") == 0)
 		return get ? do_status(api, r) : method_not_allowed(r, "GET");
-	reply_error(r, MHD_HTTP_NOT_FOUND, "no such path; try /v1/allocations, /v1/status or /v1/events");
+	control_error(r, MHD_HTTP_NOT_FOUND, "no such path; try /v1/allocations, /v1/status or /v1/events");
 }
 
 static int save(struct alloc_api *api, char *err, size_t errlen)

@@ -77,8 +77,7 @@ static void push(struct creq **head, struct creq *q)
 	q->listed = true;
 }
 
-/* A JSON error body: {"error": "..."}. */
-static void error_reply(struct control_reply *r, unsigned int status, const char *msg)
+void control_error(struct control_reply *r, unsigned int status, const char *msg)
 {
 	size_t cap = 6 * strlen(msg) + 32;
 	struct outbuf o = { malloc(cap), 0, cap, false };
@@ -155,7 +154,7 @@ static enum MHD_Result start_stream(struct control *c, struct creq *q)
 	enum MHD_Result ret;
 
 	if (c->streams >= CONTROL_STREAMS_MAX) {
-		error_reply(&q->reply, MHD_HTTP_SERVICE_UNAVAILABLE,
+		control_error(&q->reply, MHD_HTTP_SERVICE_UNAVAILABLE,
 			    "too many event streams; close one of them first");
 		return queue(q->conn, &q->reply);
 	}
@@ -253,20 +252,20 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		char msg[96];
 
 		str_fmt(msg, sizeof msg, "the body is larger than %d bytes; send less", CONTROL_BODY_MAX);
-		error_reply(&q->reply, MHD_HTTP_CONTENT_TOO_LARGE, msg);
+		control_error(&q->reply, MHD_HTTP_CONTENT_TOO_LARGE, msg);
 		return queue(conn, &q->reply);
 	}
 	if (strcmp(url, "/v1/events") == 0) {
 		if (strcmp(method, MHD_HTTP_METHOD_GET) == 0)
 			return start_stream(c, q);
-		error_reply(&q->reply, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET on /v1/events");
+		control_error(&q->reply, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET on /v1/events");
 		q->reply.allow = "GET";
 		return queue(conn, &q->reply);
 	}
 	q->handled = true;
 	c->ops.handle(c->ops.ctx, method, url, q->body ? q->body : "", q->len, &q->reply);
 	if (!q->reply.body && q->reply.status != MHD_HTTP_NO_CONTENT)
-		error_reply(&q->reply, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+		control_error(&q->reply, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 	if (q->reply.commit) {
 		/* Answered after the next commit, which covers every request ready now. */
 		mhd.suspend_connection(conn);
@@ -313,7 +312,7 @@ static bool commit_pending(struct control *c)
 
 		unlist(&c->pending, q);
 		if (r != 0)
-			error_reply(&q->reply, MHD_HTTP_INTERNAL_SERVER_ERROR, err);
+			control_error(&q->reply, MHD_HTTP_INTERNAL_SERVER_ERROR, err);
 		q->answered = true;
 		mhd.resume_connection(q->conn);
 	}

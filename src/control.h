@@ -41,6 +41,9 @@ struct control_reply {
 	bool commit;             /* changed state: answer once commit() has saved it */
 };
 
+/* Fills r with status and {"error": msg} (msg escaped); r->body is replaced. */
+void control_error(struct control_reply *r, unsigned int status, const char *msg);
+
 struct control_ops {
 	/*
 	 * Answers a request.  path is the URL path; body is NUL-terminated.

@@ -201,9 +201,10 @@ static void agent_tick(void *ctx, const struct snapshot *snap)
 	enum activity_event ev = activity_step(&a->act, &a->act_cfg, s, snap->mono_ns);
 	bool want;
 
-	if (!a->api_ready)
+	/* Without the control socket there are no allocations to load or keep. */
+	if (a->control && !a->api_ready)
 		api_start(a, snap);
-	else
+	else if (a->api_ready)
 		alloc_api_tick(&a->api, snap);
 	gpu_events(a, snap);
 	if (ev == ACT_EV_START && a->telemetry)

@@ -174,7 +174,23 @@ check "a second agent on the socket exits 2 naming it" bash -c "[ $? -eq 2 ] && 
 "$GPUTEL" agent --config /dev/null --out-dir "$T/out" --state-dir "$T/nope" --control-socket "$T/run/b.sock" >/dev/null 2>"$T/err3"
 check "a missing state dir exits 2 naming the fix" bash -c "[ $? -eq 2 ] && grep -q 'state-dir $T/nope is missing' '$T/err3'"
 
+req POST /v1/allocations '{"id": "kept"}' >/dev/null
 kill -TERM "$AG"
 wait "$AG"
 check "SIGTERM: exit 0 and the socket file removed" bash -c "[ $? -eq 0 ] && [ ! -e '$SOCK' ]"
+check "a live allocation is saved at the stop" grep -q '"kept"' "$T/state/allocations.json"
+
+# With the control socket off, saved allocations are left alone: nothing
+# could end them, so they must not hold telemetry on.
+P2=$(free_port)
+"$GPUTEL" agent --config /dev/null --out-dir "$T/out" --state-dir "$T/state" --control-socket '' \
+	--exporter-bind 127.0.0.1 --exporter-port "$P2" --start-util 90 --poll-interval 0.2 --duration 1.5 >/dev/null 2>&1 &
+A2=$!
+PIDS+=("$A2")
+sleep 1
+m2=$(curl -s "http://127.0.0.1:$P2/metrics")
+check "without the socket: telemetry off and no allocation series" \
+	bash -c "grep -qx 'gputel_telemetry_active 0' <<<\"\$1\" && ! grep -q '^gputel_allocation' <<<\"\$1\"" _ "$m2"
+wait "$A2"
+check "... and the saved allocation is still there for the next agent with a socket" grep -q '"kept"' "$T/state/allocations.json"
 finish

@@ -23,7 +23,8 @@ echo "demo: gputel gpus (simulated driver, Intel host fixture)"
 echo
 echo "demo: gputel agent --start-util 20 --start-seconds 5 --stop-util 10 --stop-seconds 5 --out-dir $out --exporter-port $port (18 s)"
 "$BUILD/gputel" agent --start-util 20 --start-seconds 5 --stop-util 10 --stop-seconds 5 \
-	--out-dir "$out" --exporter-bind 127.0.0.1 --exporter-port "$port" --duration 18 &
+	--out-dir "$out" --exporter-bind 127.0.0.1 --exporter-port "$port" --duration 18 \
+	--control-socket "$out/control.sock" --state-dir "$out" &
 agent=$!
 trap 'kill $agent 2>/dev/null || true' EXIT
 for t in 2 10; do
@@ -37,4 +38,5 @@ echo
 echo "demo: the active period's CSV is $csv ($(($(wc -l <"$csv") - 1)) rows); GPU 0's rows, a few columns:"
 awk -F, -v OFS=, 'NR == 1 || $16 == 0 { print $1, $2, $3, $4, $6, $9, $15, $16, $20 }' "$csv" | head -n 8
 echo "..."
-echo "demo: every column is described in docs/csv.md, every metric in docs/metrics.md"
+echo "demo: every column is described in docs/csv.md, every metric in docs/metrics.md;"
+echo "demo: the allocation API the agent also served (on $out/control.sock) is in docs/control-api.md"

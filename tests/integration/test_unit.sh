@@ -1,0 +1,27 @@
+#!/bin/bash
+# The systemd unit: systemd-analyze verify finds nothing, and the offline
+# security review rates it at most 2.5 ("OK").  The unit is filled in as the
+# installer fills it (binary directory, service user and group).
+. "$(dirname "$0")/lib.sh"
+
+if ! command -v systemd-analyze >/dev/null; then
+	not_ok "systemd-analyze is missing: scripts/deps.sh installs the systemd package"
+	finish
+	exit
+fi
+user=daemon
+getent passwd "$user" >/dev/null || user=$(id -un)
+unit="$T/justnews-gpu-telemetry.service"
+sed -e "s|@BINDIR@|$BUILD|" -e "s|@USER@|$user|" -e "s|@GROUP@|$(id -gn "$user")|" \
+	"$ROOT/packaging/justnews-gpu-telemetry.service.in" >"$unit"
+check "the template leaves no @PLACEHOLDER@" bash -c "! grep -q '@[A-Z]*@' '$unit'"
+systemd-analyze verify --man=no "$unit" >"$T/verify" 2>&1
+check "systemd-analyze verify: clean" bash -c "[ $? -eq 0 ] && [ ! -s '$T/verify' ]"
+sed 's/^/# /' "$T/verify"
+score=$(systemd-analyze security --offline=true "$unit" 2>/dev/null | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+check "systemd-analyze security --offline=true: exposure $score, at most 2.5" \
+	awk -v s="$score" 'BEGIN { exit !(s != "" && s + 0 <= 2.5) }'
+check "Type=notify, a watchdog, and the guide's defaults file" \
+	bash -c "grep -qx 'Type=notify' '$unit' && grep -q '^WatchdogSec=' '$unit' && grep -qx 'EnvironmentFile=-/etc/default/justnews-gpu-telemetry' '$unit'"
+check "no shell-style \${VAR:-default}, which systemd does not expand" bash -c "! grep -q '\${[A-Z_]*:-' '$unit'"
+finish

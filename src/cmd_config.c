@@ -17,10 +17,13 @@
 static const char config_usage[] =
 	"usage: gputel config show [--config FILE] [--json | --verbose] [--KEY VALUE ...]\n"
 	"       gputel config check [--config FILE] [--KEY VALUE ...]\n"
+	"       gputel config defaults\n"
 	"\n"
 	"show   prints every key with its effective value and where it came from\n"
 	"       (default, FILE:LINE, env or flag); the output is itself a valid file.\n"
 	"check  prints 'config ok: FILE', or one line per problem and exits 2.\n"
+	"defaults  prints /etc/default/justnews-gpu-telemetry as installed: every\n"
+	"       key at its default, with its help (packaging/ holds this output).\n"
 	"\n"
 	"  --config FILE   the file to read (default $" CONFIG_PATH_ENV ", else\n"
 	"                  " CONFIG_DEFAULT_PATH "; a missing default is fine)\n"
@@ -31,7 +34,7 @@ static const char config_usage[] =
 	"Precedence: flags > environment (the same JN_* names) > file > defaults.\n"
 	"The keys are described in docs/config.md.\n";
 
-enum config_cmd { CMD_SHOW, CMD_CHECK };
+enum config_cmd { CMD_SHOW, CMD_CHECK, CMD_DEFAULTS };
 
 struct config_args {
 	enum config_cmd cmd;
@@ -54,8 +57,12 @@ static int parse_args(int argc, char **argv, struct config_args *a, struct confi
 		a->cmd = CMD_SHOW;
 	else if (!strcmp(argv[1], "check"))
 		a->cmd = CMD_CHECK;
+	else if (!strcmp(argv[1], "defaults") && argc == 2)
+		a->cmd = CMD_DEFAULTS;
+	else if (!strcmp(argv[1], "defaults"))
+		return usage_error("config", "defaults takes no options");
 	else
-		return usage_error("config", "unknown subcommand '%s'; give show or check", argv[1]);
+		return usage_error("config", "unknown subcommand '%s'; give show, check or defaults", argv[1]);
 
 	for (int i = 2; i < argc; i++) {
 		const char *v;
@@ -209,6 +216,31 @@ static void show_text(const struct config *cfg, bool verbose)
 	}
 }
 
+/* The defaults file as installed: each key with its help, at its default. */
+static void show_defaults(void)
+{
+	static struct config cfg;
+	static char value[CONFIG_TEXT_MAX], quoted[2 * CONFIG_TEXT_MAX + 3];
+	char bounds[128];
+
+	config_defaults(&cfg);
+	printf("# /etc/default/justnews-gpu-telemetry - settings of the gputel agent\n"
+	       "# (justnews-gpu-telemetry.service).  KEY=VALUE lines; '#' starts a comment.\n"
+	       "# Every key is listed at its default; see justnews-gpu-telemetry(5) and\n"
+	       "# docs/config.md.  Check an edit with: gputel config check\n"
+	       "# Apply it: systemctl reload justnews-gpu-telemetry (keys marked\n"
+	       "# \"reloaded\"), or systemctl restart justnews-gpu-telemetry (the others).\n");
+	for (size_t i = 0; i < CONFIG_KEY__COUNT; i++) {
+		const struct config_key_info *k = &config_keys[i];
+
+		config_format_value(&cfg, k, value, sizeof value);
+		shell_value(value, quoted, sizeof quoted);
+		config_format_bounds(k, bounds, sizeof bounds);
+		printf("\n# %s\n# %s (%s); %s\n%s=%s\n", k->help, config_type_name(k->type), bounds,
+		       k->reloadable ? "reloaded on SIGHUP" : "needs a restart", k->name, quoted);
+	}
+}
+
 int cmd_config(int argc, char **argv)
 {
 	static struct config cfg;
@@ -221,6 +253,10 @@ int cmd_config(int argc, char **argv)
 	r = parse_args(argc, argv, &a, &cfg, &errs);
 	if (r != 0)
 		return r < 0 ? 0 : r;
+	if (a.cmd == CMD_DEFAULTS) {
+		show_defaults();
+		return fflush(stdout) == 0 ? 0 : 1;
+	}
 
 	config_resolve(&cfg, a.file, environ, &errs);
 	if (cli_config_report(&errs) > 0)

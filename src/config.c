@@ -31,9 +31,9 @@ static const char *const level_choices[] = { "error", "warn", "info", "debug", N
  */
 const struct config_key_info config_keys[CONFIG_KEY__COUNT] = {
 	[CONFIG_USER] = { "JN_USER", CONFIG_T_STRING, FIELD(user), 1, CONFIG_NAME_MAX - 1, NULL,
-		"justnews", false, "user the service runs as; started as root, it drops to this user after opening RAPL" },
+		"justnews", false, "user the service runs as (the installer writes it into the unit's User=)" },
 	[CONFIG_GROUP] = { "JN_GROUP", CONFIG_T_STRING, FIELD(group), 1, CONFIG_NAME_MAX - 1, NULL,
-		"syslog", false, "group the service runs as; owns the log files" },
+		"syslog", false, "group the service runs as; owns the log files and the control socket" },
 	[CONFIG_WORKDIR] = { "JN_WORKDIR", CONFIG_T_PATH, FIELD(workdir), 0, CONFIG_TEXT_MAX - 1, NULL,
 		"", false, "working directory of the service and its hooks; empty: /" },
 	[CONFIG_LOGDIR] = { "JN_LOGDIR", CONFIG_T_PATH, FIELD(logdir), 1, CONFIG_TEXT_MAX - 1, NULL,

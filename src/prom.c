@@ -177,6 +177,31 @@ static void gpu_series(struct outbuf *o, const char *name, const struct gpu_read
 	ob_puts(o, "} ");
 }
 
+void prom_gpu_table(struct outbuf *o, const struct snapshot *snap, const struct gpu_metric *t,
+		    size_t n, prom_series_fn series, const void *ctx)
+{
+	for (size_t m = 0; m < n; m++) {
+		if (t[m].type)
+			prom_family(o, t[m].name, t[m].type, t[m].help);
+		for (unsigned int i = 0; i < snap->n_gpus; i++) {
+			const struct gpu_reading *g = &snap->gpu[i];
+
+			if (g->st[t[m].field] != VAL_OK)
+				continue;
+			series(o, &t[m], g, ctx);
+			ob_put_scaled(o, g->val[t[m].field] * t[m].mul, t[m].div, t[m].decimals);
+			ob_put(o, "\n", 1);
+		}
+	}
+}
+
+static void table_series(struct outbuf *o, const struct gpu_metric *m, const struct gpu_reading *g,
+			 const void *ctx)
+{
+	(void)ctx;
+	gpu_series(o, m->name, g, m->label);
+}
+
 static void render_gpus(struct outbuf *o, const struct snapshot *snap, const struct prom_self *self)
 {
 	if (snap->n_gpus == 0)
@@ -204,21 +229,7 @@ static void render_gpus(struct outbuf *o, const struct snapshot *snap, const str
 		gpu_series(o, "gputel_gpu_up", &snap->gpu[i], NULL);
 		ob_puts(o, snap->gpu[i].health == GPU_HEALTH_UP ? "1\n" : "0\n");
 	}
-	for (size_t m = 0; m < ARRAY_SIZE(gpu_metrics); m++) {
-		const struct gpu_metric *d = &gpu_metrics[m];
-
-		if (d->type)
-			prom_family(o, d->name, d->type, d->help);
-		for (unsigned int i = 0; i < snap->n_gpus; i++) {
-			const struct gpu_reading *g = &snap->gpu[i];
-
-			if (g->st[d->field] != VAL_OK)
-				continue;
-			gpu_series(o, d->name, g, d->label);
-			ob_put_scaled(o, g->val[d->field] * d->mul, d->div, d->decimals);
-			ob_put(o, "\n", 1);
-		}
-	}
+	prom_gpu_table(o, snap, gpu_metrics, ARRAY_SIZE(gpu_metrics), table_series, NULL);
 	prom_family(o, "gputel_gpu_clocks_event_reason", "gauge",
 	       "1 while this reason holds the GPU clocks down (NVML clock event / throttle reasons).");
 	for (unsigned int i = 0; i < snap->n_gpus; i++) {

@@ -81,31 +81,11 @@ static const struct gpu_metric dcgm_gpu[] = {
 	  "Ratio of time the graphics engine is active (from NVML utilisation).", GPU_F_UTIL_GPU_PCT, 1, 100, 2, NULL },
 };
 
-typedef void (*series_fn)(struct outbuf *o, const char *name, const struct gpu_reading *g,
-			  const void *ctx);
-
-static void render_table(struct outbuf *o, const struct snapshot *snap, const struct gpu_metric *t,
-			 size_t n, series_fn series, const void *ctx)
-{
-	for (size_t m = 0; m < n; m++) {
-		if (t[m].type)
-			prom_family(o, t[m].name, t[m].type, t[m].help);
-		for (unsigned int i = 0; i < snap->n_gpus; i++) {
-			const struct gpu_reading *g = &snap->gpu[i];
-
-			if (g->st[t[m].field] != VAL_OK)
-				continue;
-			series(o, t[m].name, g, ctx);
-			ob_put_scaled(o, g->val[t[m].field] * t[m].mul, t[m].div, t[m].decimals);
-			ob_put(o, "\n", 1);
-		}
-	}
-}
-
-static void jn_series(struct outbuf *o, const char *name, const struct gpu_reading *g, const void *ctx)
+static void jn_series(struct outbuf *o, const struct gpu_metric *m, const struct gpu_reading *g,
+		      const void *ctx)
 {
 	(void)ctx;
-	ob_puts(o, name);
+	ob_puts(o, m->name);
 	ob_puts(o, "{gpu=\"");
 	ob_put_u64(o, g->id.index);
 	ob_puts(o, "\"} ");
@@ -117,7 +97,7 @@ void prom_render_jn(struct outbuf *o, const struct snapshot *snap)
 	int64_t total_mw = 0;
 	bool total_ok = snap->n_gpus > 0 && h->st[HOST_F_CPU_PKG_POWER_MW] == VAL_OK;
 
-	render_table(o, snap, jn_gpu, ARRAY_SIZE(jn_gpu), jn_series, NULL);
+	prom_gpu_table(o, snap, jn_gpu, ARRAY_SIZE(jn_gpu), jn_series, NULL);
 	for (size_t m = 0; m < ARRAY_SIZE(jn_host); m++) {
 		prom_family(o, jn_host[m].name, "gauge", jn_host[m].help);
 		if (h->st[jn_host[m].field] != VAL_OK)
@@ -144,11 +124,12 @@ void prom_render_jn(struct outbuf *o, const struct snapshot *snap)
 }
 
 /* gpu, UUID, pci_bus_id, device, modelName, Hostname, DCGM_FI_DRIVER_VERSION. */
-static void dcgm_series(struct outbuf *o, const char *name, const struct gpu_reading *g, const void *ctx)
+static void dcgm_series(struct outbuf *o, const struct gpu_metric *m, const struct gpu_reading *g,
+			const void *ctx)
 {
 	const struct prom_self *self = ctx;
 
-	ob_puts(o, name);
+	ob_puts(o, m->name);
 	ob_puts(o, "{gpu=\"");
 	ob_put_u64(o, g->id.index);
 	ob_puts(o, "\",UUID=\"");
@@ -172,7 +153,7 @@ static void dcgm_series(struct outbuf *o, const char *name, const struct gpu_rea
 
 void prom_render_dcgm(struct outbuf *o, const struct snapshot *snap, const struct prom_self *self)
 {
-	render_table(o, snap, dcgm_gpu, ARRAY_SIZE(dcgm_gpu), dcgm_series, self);
+	prom_gpu_table(o, snap, dcgm_gpu, ARRAY_SIZE(dcgm_gpu), dcgm_series, self);
 }
 
 void prom_default_hostname(char *buf, size_t n)

@@ -24,6 +24,17 @@ struct gpu_metric {
 	const char *label;   /* extra label, e.g. clock="sm", or NULL */
 };
 
+/* Writes one series' name and labels, up to the space before the value. */
+typedef void (*prom_series_fn)(struct outbuf *o, const struct gpu_metric *m,
+			       const struct gpu_reading *g, const void *ctx);
+
+/*
+ * Renders a per-GPU table: each family's HELP and TYPE once, then one
+ * sample per GPU whose field is VAL_OK (others are left out, never 0).
+ */
+void prom_gpu_table(struct outbuf *o, const struct snapshot *snap, const struct gpu_metric *t,
+		    size_t n, prom_series_fn series, const void *ctx);
+
 /* "# HELP name help\n# TYPE name type\n" */
 void prom_family(struct outbuf *o, const char *name, const char *type, const char *help);
 

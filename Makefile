@@ -6,6 +6,9 @@
 #   make demo                  collect from simulated GPUs for a few seconds
 #   make fuzz                  build the libFuzzer harnesses (clang)
 #   make bench                 the benchmarks in bench/ (figures: docs/benchmarks.md)
+#   make install               PREFIX=/usr/local DESTDIR= (see docs/operations.md)
+#   make uninstall             removes what make install put there
+#   make deb                   the Debian package, in build/deb/
 
 CC ?= cc
 BUILD ?= build
@@ -46,7 +49,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all deps check unit integration demo fuzz fuzz-smoke bench clean
+.PHONY: all deps check unit integration demo fuzz fuzz-smoke bench clean install uninstall deb man
 
 all: $(BUILD)/gputel $(SIM_LIB) $(SIM_LIB_OLD) $(FAKE_SMI) $(CLIENT_SO) $(CLIENT_A)
 
@@ -127,6 +130,110 @@ bench: deps all
 
 clean:
 	rm -rf $(BUILD)
+
+# ---- installation ----
+#
+# Paths follow the GNU conventions; systemd, sysusers, tmpfiles and udev
+# all read $(PREFIX)/lib/... for PREFIX=/usr and /usr/local.  The
+# configuration files live in /etc whatever the prefix: the unit and
+# logrotate look for them there.  The service account is filled into the
+# unit, the sysusers, tmpfiles and udev files and the logrotate policy.
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
+DOCDIR ?= $(DATADIR)/doc/gputel
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+SYSCONFDIR ?= /etc
+SYSTEMDDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+UDEVRULESDIR ?= $(PREFIX)/lib/udev/rules.d
+SERVICE_USER ?= justnews
+SERVICE_GROUP ?= syslog
+LOG_DIR ?= /var/log/justnews-perf
+STATE_DIR ?= /var/lib/gputel
+ROTATE_SIZE_MB ?= 100
+ROTATE_KEEP_DAYS ?= 30
+INSTALL ?= install
+
+# The files a package ships besides the programs (build/dist/), each made
+# from its template in packaging/ with the service account filled in.
+DIST := $(BUILD)/dist
+DIST_FILES := $(DIST)/justnews-gpu-telemetry.service $(DIST)/justnews-perf.logrotate \
+	$(DIST)/60-gputel-rapl.rules $(DIST)/gputel.tmpfiles $(DIST)/gputel.sysusers $(DIST)/gputel.pc
+DIST_SED := -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@USER@|$(SERVICE_USER)|g' -e 's|@GROUP@|$(SERVICE_GROUP)|g' \
+	-e 's|@LOGDIR@|$(LOG_DIR)|g' -e 's|@STATEDIR@|$(STATE_DIR)|g' -e 's|@SIZE_MB@|$(ROTATE_SIZE_MB)|g' \
+	-e 's|@KEEP_DAYS@|$(ROTATE_KEEP_DAYS)|g' \
+	-e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	-e 's|@VERSION@|$(shell sed -n 's/^#define GPUTEL_VERSION "\(.*\)"/\1/p' src/commands.h)|g'
+DIST_STAMP := $(DIST)/.vars
+DIST_VARS := $(DIST_SED)
+$(shell mkdir -p $(DIST); [ "$$(cat $(DIST_STAMP) 2>/dev/null)" = "$(DIST_VARS)" ] || echo "$(DIST_VARS)" > $(DIST_STAMP))
+
+$(DIST)/justnews-gpu-telemetry.service: packaging/justnews-gpu-telemetry.service.in $(DIST_STAMP)
+$(DIST)/justnews-perf.logrotate: packaging/justnews-perf.logrotate.in $(DIST_STAMP)
+$(DIST)/60-gputel-rapl.rules: packaging/60-gputel-rapl.rules.in $(DIST_STAMP)
+$(DIST)/gputel.tmpfiles: packaging/gputel-rapl.tmpfiles.in $(DIST_STAMP)
+$(DIST)/gputel.sysusers: packaging/gputel.sysusers.in $(DIST_STAMP)
+$(DIST)/gputel.pc: packaging/gputel.pc.in $(DIST_STAMP)
+$(DIST_FILES):
+	@mkdir -p $(@D)
+	sed $(DIST_SED) $< >$@.tmp && mv $@.tmp $@
+
+# The man pages: made from the same tables as the program's help
+# (scripts/gen-man.sh runs the built binary).
+MAN_PAGES := $(BUILD)/man/gputel.8 $(BUILD)/man/justnews-gpu-telemetry.5
+man: $(MAN_PAGES)
+$(MAN_PAGES): $(BUILD)/gputel scripts/gen-man.sh $(wildcard packaging/man/*)
+	@mkdir -p $(@D)
+	scripts/gen-man.sh $(BUILD)/gputel $(BUILD)/man
+
+dist: $(DIST_FILES) $(MAN_PAGES)
+
+# The configuration files (/etc/default, /etc/logrotate.d) are installed
+# only where absent: an operator's edits are never overwritten (the
+# installers in scripts/perf/ write the new version beside an edited one).
+install: all dist
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR) \
+		$(DESTDIR)$(SYSTEMDDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
+		$(DESTDIR)$(UDEVRULESDIR) $(DESTDIR)$(SYSCONFDIR)/default $(DESTDIR)$(SYSCONFDIR)/logrotate.d
+	$(INSTALL) -m 0755 $(BUILD)/gputel $(DESTDIR)$(BINDIR)/gputel
+	$(INSTALL) -m 0644 $(CLIENT_SO) $(DESTDIR)$(LIBDIR)/libgputel.so.1
+	ln -sf libgputel.so.1 $(DESTDIR)$(LIBDIR)/libgputel.so
+	$(INSTALL) -m 0644 $(CLIENT_A) $(DESTDIR)$(LIBDIR)/libgputel.a
+	$(INSTALL) -m 0644 include/gputel.h $(DESTDIR)$(INCLUDEDIR)/gputel.h
+	$(INSTALL) -m 0644 $(DIST)/gputel.pc $(DESTDIR)$(LIBDIR)/pkgconfig/gputel.pc
+	$(INSTALL) -m 0644 $(BUILD)/man/gputel.8 $(DESTDIR)$(MANDIR)/man8/gputel.8
+	$(INSTALL) -m 0644 $(BUILD)/man/justnews-gpu-telemetry.5 $(DESTDIR)$(MANDIR)/man5/justnews-gpu-telemetry.5
+	$(INSTALL) -m 0644 packaging/gputel.bash-completion $(DESTDIR)$(BASHCOMPDIR)/gputel
+	$(INSTALL) -m 0644 $(DIST)/justnews-gpu-telemetry.service $(DESTDIR)$(SYSTEMDDIR)/justnews-gpu-telemetry.service
+	$(INSTALL) -m 0644 $(DIST)/gputel.sysusers $(DESTDIR)$(SYSUSERSDIR)/gputel.conf
+	$(INSTALL) -m 0644 $(DIST)/gputel.tmpfiles $(DESTDIR)$(TMPFILESDIR)/gputel.conf
+	$(INSTALL) -m 0644 $(DIST)/60-gputel-rapl.rules $(DESTDIR)$(UDEVRULESDIR)/60-gputel-rapl.rules
+	[ -e $(DESTDIR)$(SYSCONFDIR)/default/justnews-gpu-telemetry ] || \
+		$(INSTALL) -m 0644 packaging/justnews-gpu-telemetry.default $(DESTDIR)$(SYSCONFDIR)/default/justnews-gpu-telemetry
+	[ -e $(DESTDIR)$(SYSCONFDIR)/logrotate.d/justnews-perf ] || \
+		$(INSTALL) -m 0644 $(DIST)/justnews-perf.logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/justnews-perf
+
+# Removes the installed files, but not the configuration files in /etc
+# (an operator may have edited them; the installers' --uninstall removes
+# them when they are unedited) nor the logs and state.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/gputel $(DESTDIR)$(LIBDIR)/libgputel.so.1 $(DESTDIR)$(LIBDIR)/libgputel.so \
+		$(DESTDIR)$(LIBDIR)/libgputel.a $(DESTDIR)$(INCLUDEDIR)/gputel.h $(DESTDIR)$(LIBDIR)/pkgconfig/gputel.pc \
+		$(DESTDIR)$(MANDIR)/man8/gputel.8 $(DESTDIR)$(MANDIR)/man5/justnews-gpu-telemetry.5 \
+		$(DESTDIR)$(BASHCOMPDIR)/gputel $(DESTDIR)$(SYSTEMDDIR)/justnews-gpu-telemetry.service \
+		$(DESTDIR)$(SYSUSERSDIR)/gputel.conf $(DESTDIR)$(TMPFILESDIR)/gputel.conf \
+		$(DESTDIR)$(UDEVRULESDIR)/60-gputel-rapl.rules
+
+# The Debian package (debian/), built with dpkg-buildpackage into build/deb/.
+deb: deps
+	@scripts/build-deb.sh
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

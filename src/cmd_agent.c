@@ -440,6 +440,10 @@ static void reload(struct agent *a)
 			continue;
 		config_format_value(&old, ki, was, sizeof was);
 		config_format_value(&fresh, ki, now, sizeof now);
+		if (ki->installer) {
+			log_info("agent: reload: %s %s -> %s: %s", ki->name, was, now, config_key_applied(ki));
+			continue;
+		}
 		if (!ki->reloadable) {
 			log_warn("agent: reload: %s changed (%s -> %s) but needs a restart; keeping %s",
 				 ki->name, was, now, was);

@@ -209,7 +209,7 @@ static void show_text(const struct config *cfg, bool verbose)
 			config_format_bounds(k, bounds, sizeof bounds);
 			printf("%s# %s\n# %s (%s); default %s; %s\n", i ? "\n" : "", k->help,
 			       config_type_name(k->type), bounds, *k->def ? k->def : "empty",
-			       k->reloadable ? "reloaded on SIGHUP" : "needs a restart");
+			       config_key_applied(k));
 		}
 		w = printf("%s=%s", k->name, quoted);
 		printf("%*s  # %s\n", w < width ? width - w : 0, "", src);
@@ -229,7 +229,8 @@ static void show_defaults(void)
 	       "# Every key is listed at its default; see justnews-gpu-telemetry(5) and\n"
 	       "# docs/config.md.  Check an edit with: gputel config check\n"
 	       "# Apply it: systemctl reload justnews-gpu-telemetry (keys marked\n"
-	       "# \"reloaded\"), or systemctl restart justnews-gpu-telemetry (the others).\n");
+	       "# \"reloaded\"), or systemctl restart justnews-gpu-telemetry (the others);\n"
+	       "# keys marked \"applied by\" take effect when that installer runs again.\n");
 	for (size_t i = 0; i < CONFIG_KEY__COUNT; i++) {
 		const struct config_key_info *k = &config_keys[i];
 
@@ -237,7 +238,7 @@ static void show_defaults(void)
 		shell_value(value, quoted, sizeof quoted);
 		config_format_bounds(k, bounds, sizeof bounds);
 		printf("\n# %s\n# %s (%s); %s\n%s=%s\n", k->help, config_type_name(k->type), bounds,
-		       k->reloadable ? "reloaded on SIGHUP" : "needs a restart", k->name, quoted);
+		       config_key_applied(k), k->name, quoted);
 	}
 }
 

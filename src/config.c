@@ -31,9 +31,11 @@ static const char *const level_choices[] = { "error", "warn", "info", "debug", N
  */
 const struct config_key_info config_keys[CONFIG_KEY__COUNT] = {
 	[CONFIG_USER] = { "JN_USER", CONFIG_T_STRING, FIELD(user), 1, CONFIG_NAME_MAX - 1, NULL,
-		"justnews", false, "user the service runs as (the installer writes it into the unit's User=)" },
+		"justnews", false, "user the service runs as (the installer writes it into the unit's User=)",
+		"install_service.sh" },
 	[CONFIG_GROUP] = { "JN_GROUP", CONFIG_T_STRING, FIELD(group), 1, CONFIG_NAME_MAX - 1, NULL,
-		"syslog", false, "group the service runs as; owns the log files and the control socket" },
+		"syslog", false, "group the service runs as; owns the log files and the control socket",
+		"install_service.sh" },
 	[CONFIG_WORKDIR] = { "JN_WORKDIR", CONFIG_T_PATH, FIELD(workdir), 0, CONFIG_TEXT_MAX - 1, NULL,
 		"", false, "working directory of the service and its hooks; empty: /" },
 	[CONFIG_LOGDIR] = { "JN_LOGDIR", CONFIG_T_PATH, FIELD(logdir), 1, CONFIG_TEXT_MAX - 1, NULL,
@@ -68,6 +70,12 @@ const struct config_key_info config_keys[CONFIG_KEY__COUNT] = {
 		"/run/gputel/control.sock", false, "unix socket of the allocation API (mode 0660, group JN_GROUP); empty: none" },
 	[CONFIG_STATE_DIR] = { "JN_STATE_DIR", CONFIG_T_PATH, FIELD(state_dir), 1, CONFIG_TEXT_MAX - 1, NULL,
 		"/var/lib/gputel", false, "directory where live allocations are saved (allocations.json)" },
+	[CONFIG_ROTATE_SIZE_MB] = { "JN_ROTATE_SIZE_MB", CONFIG_T_INT, FIELD(rotate_size_mb), 1, 1048576, NULL,
+		"100", false, "logrotate: rotate a CSV file, the ledger or a log once it is larger than this many MiB",
+		"install_logrotate.sh" },
+	[CONFIG_ROTATE_KEEP_DAYS] = { "JN_ROTATE_KEEP_DAYS", CONFIG_T_INT, FIELD(rotate_keep_days), 1, 3650, NULL,
+		"30", false, "logrotate: delete rotated files older than this many days",
+		"install_logrotate.sh" },
 };
 
 /* ---- messages ---- */
@@ -328,6 +336,18 @@ void config_doc_row(const struct config_key_info *k, char *buf, size_t n)
 	else
 		snprintf(buf, n, "| `%s` | `%s` | %s | %s | (empty) | %s | %s |", k->name, flag,
 			 config_type_name(k->type), bounds, k->reloadable ? "yes" : "no", k->help);
+}
+
+const char *config_key_applied(const struct config_key_info *k)
+{
+	if (k->reloadable)
+		return "reloaded on SIGHUP";
+	if (!k->installer)
+		return "needs a restart";
+	/* Both installers are part of install_all.sh; say which to rerun. */
+	if (!strcmp(k->installer, "install_logrotate.sh"))
+		return "applied by rerunning install_logrotate.sh";
+	return "applied by rerunning install_service.sh, then a restart";
 }
 
 /* ---- parsing one value ---- */

@@ -71,6 +71,8 @@ enum config_key {
 	CONFIG_LOG_LEVEL,
 	CONFIG_CONTROL_SOCKET,
 	CONFIG_STATE_DIR,
+	CONFIG_ROTATE_SIZE_MB,
+	CONFIG_ROTATE_KEEP_DAYS,
 	CONFIG_KEY__COUNT
 };
 
@@ -132,6 +134,8 @@ struct config {
 	enum log_level log_level;               /* JN_LOG_LEVEL */
 	char control_socket[CONFIG_TEXT_MAX];   /* JN_CONTROL_SOCKET, "" = none */
 	char state_dir[CONFIG_TEXT_MAX];        /* JN_STATE_DIR */
+	int rotate_size_mb;                     /* JN_ROTATE_SIZE_MB (logrotate policy) */
+	int rotate_keep_days;                   /* JN_ROTATE_KEEP_DAYS (logrotate policy) */
 
 	/* Where each value came from, indexed by enum config_key. */
 	struct config_origin origin[CONFIG_KEY__COUNT];
@@ -150,7 +154,16 @@ struct config_key_info {
 	const char *def;                /* the default, in file syntax */
 	bool reloadable;                /* applied on SIGHUP; else needs a restart */
 	const char *help;               /* one line */
+	/*
+	 * Keys the agent does not use itself: the installer that applies them
+	 * (JN_USER goes into the unit's User=, JN_ROTATE_* into the logrotate
+	 * policy).  NULL: the agent applies the key.
+	 */
+	const char *installer;
 };
+
+/* How a changed key takes effect: "reloaded on SIGHUP", "needs a restart", ... */
+const char *config_key_applied(const struct config_key_info *k);
 
 extern const struct config_key_info config_keys[CONFIG_KEY__COUNT];
 

@@ -100,6 +100,7 @@ SIM_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t device, nvmlPciInfo
 SIM_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v2(nvmlDevice_t device, sim_pci_info_v2_t *pci);
 SIM_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo(nvmlDevice_t device, sim_pci_info_v2_t *pci);
 SIM_EXPORT nvmlReturn_t nvmlDeviceGetMinorNumber(nvmlDevice_t device, unsigned int *minor);
+SIM_EXPORT nvmlReturn_t nvmlDeviceGetPersistenceMode(nvmlDevice_t device, unsigned int *mode);
 SIM_EXPORT nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t device, nvmlUtilization_t *u);
 SIM_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t *m);
 SIM_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, nvmlMemory_v2_t *m);
@@ -681,6 +682,19 @@ nvmlReturn_t nvmlDeviceGetMinorNumber(nvmlDevice_t device, unsigned int *minor)
 
 	if (rc == NVML_SUCCESS)
 		*minor = (unsigned)c.gpu;
+	return leave(&c, rc);
+}
+
+/* Enabled (1), as on a node running nvidia-persistenced, unless
+ * GPUTEL_SIM_PERSISTENCE=0. */
+nvmlReturn_t nvmlDeviceGetPersistenceMode(nvmlDevice_t device, unsigned int *mode)
+{
+	struct call c = { 0 };
+	nvmlReturn_t rc = dev_enter(&c, SCN_FN_nvmlDeviceGetPersistenceMode, device, mode, -1);
+	const char *v = getenv("GPUTEL_SIM_PERSISTENCE");
+
+	if (rc == NVML_SUCCESS)
+		*mode = (v && !strcmp(v, "0")) ? 0u : 1u;
 	return leave(&c, rc);
 }
 

@@ -181,6 +181,7 @@ static const char *const fn_names[SCN_FN_COUNT] = {
 	FN(nvmlDeviceGetPciInfo_v2),
 	FN(nvmlDeviceGetPciInfo),
 	FN(nvmlDeviceGetMinorNumber),
+	FN(nvmlDeviceGetPersistenceMode),
 	FN(nvmlDeviceGetUtilizationRates),
 	FN(nvmlDeviceGetMemoryInfo),
 	FN(nvmlDeviceGetMemoryInfo_v2),

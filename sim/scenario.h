@@ -100,6 +100,7 @@ enum scn_fn {
 	SCN_FN_nvmlDeviceGetPciInfo_v2,
 	SCN_FN_nvmlDeviceGetPciInfo,
 	SCN_FN_nvmlDeviceGetMinorNumber,
+	SCN_FN_nvmlDeviceGetPersistenceMode,
 	SCN_FN_nvmlDeviceGetUtilizationRates,
 	SCN_FN_nvmlDeviceGetMemoryInfo,
 	SCN_FN_nvmlDeviceGetMemoryInfo_v2,

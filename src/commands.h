@@ -23,6 +23,7 @@ int cmd_gpus(int argc, char **argv);
 int cmd_exporter(int argc, char **argv);
 int cmd_alloc(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
 
 /* cmd_alloc.c, shared with cmd_run.c: the exit code of a libgputel status (message printed), and a summary for people. */
 int alloc_exit_code(int status, const char *json);

@@ -116,6 +116,13 @@ void gpu_set_fresh(struct gpu_set *set, int fresh)
 		set->backend->set_fresh(set->state, fresh);
 }
 
+int gpu_persistence(struct gpu_set *set, int i)
+{
+	if (!set->backend || !set->backend->persistence)
+		return GPU_PERSISTENCE_UNKNOWN;
+	return set->backend->persistence(set->state, i);
+}
+
 const char *gpu_backend_name(const struct gpu_set *set)
 {
 	return set->backend ? set->backend->name : "none";

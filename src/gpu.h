@@ -55,7 +55,15 @@ struct gpu_backend {
 	 * that must be exact at an instant (an allocation's begin and end).
 	 */
 	void (*set_fresh)(void *state, int fresh);
+	/*
+	 * Optional: persistence mode of GPU i (the index in the snapshot):
+	 * 1 enabled, 0 disabled, GPU_PERSISTENCE_UNKNOWN when it cannot be read.
+	 * For `gputel doctor`; not part of sampling.
+	 */
+	int (*persistence)(void *state, int i);
 };
+
+#define GPU_PERSISTENCE_UNKNOWN (-1)
 
 extern const struct gpu_backend gpu_nvml_backend;
 extern const struct gpu_backend gpu_smi_backend;
@@ -78,6 +86,8 @@ void gpu_set_lite(struct gpu_set *set, int lite);
 
 /* Fresh reads on or off, where the backend offers it (see set_fresh). */
 void gpu_set_fresh(struct gpu_set *set, int fresh);
+/* Persistence mode of GPU i: 1, 0 or GPU_PERSISTENCE_UNKNOWN (see persistence). */
+int gpu_persistence(struct gpu_set *set, int i);
 const char *gpu_backend_name(const struct gpu_set *set);
 void gpu_close(struct gpu_set *set);
 

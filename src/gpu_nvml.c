@@ -76,6 +76,7 @@ struct nvml_api {
 	nvmlReturn_t (*get_ecc)(nvmlDevice_t, int, int, ull *);
 	nvmlReturn_t (*get_remapped)(nvmlDevice_t, unsigned int *, unsigned int *,
 				     unsigned int *, unsigned int *);
+	nvmlReturn_t (*get_persistence)(nvmlDevice_t, unsigned int *);
 	/* Xid errors arrive as events. */
 	nvmlReturn_t (*event_set_create)(nvmlEventSet_t *);
 	nvmlReturn_t (*register_events)(nvmlDevice_t, ull, nvmlEventSet_t);
@@ -117,6 +118,7 @@ static const struct nvml_symbol {
 	SYM(get_decoder, false, "nvmlDeviceGetDecoderUtilization"),
 	SYM(get_ecc, false, "nvmlDeviceGetTotalEccErrors"),
 	SYM(get_remapped, false, "nvmlDeviceGetRemappedRows"),
+	SYM(get_persistence, false, "nvmlDeviceGetPersistenceMode"),
 	SYM(event_set_create, false, "nvmlEventSetCreate"),
 	SYM(register_events, false, "nvmlDeviceRegisterEvents"),
 	SYM(event_wait, false, "nvmlEventSetWait_v2"),
@@ -734,6 +736,17 @@ static void nvml_set_fresh(void *state, int fresh)
 	((struct nvml *)state)->fresh = fresh != 0;
 }
 
+static int nvml_persistence(void *state, int i)
+{
+	struct nvml *n = state;
+	unsigned int mode = 0;
+
+	if (i < 0 || (unsigned int)i >= n->n_gpus || !n->api.get_persistence ||
+	    n->gpu[i].health == GPU_HEALTH_DOWN || n->api.get_persistence(n->gpu[i].dev, &mode) != NVML_SUCCESS)
+		return GPU_PERSISTENCE_UNKNOWN;
+	return mode != 0;
+}
+
 static const char *nvml_driver_version(void *state)
 {
 	return ((struct nvml *)state)->driver;
@@ -766,4 +779,5 @@ const struct gpu_backend gpu_nvml_backend = {
 	.close = nvml_close,
 	.set_lite = nvml_set_lite,
 	.set_fresh = nvml_set_fresh,
+	.persistence = nvml_persistence,
 };

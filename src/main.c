@@ -20,6 +20,7 @@ static const struct command {
 	{ "exporter", cmd_exporter, "serve Prometheus metrics over HTTP (port 9118)" },
 	{ "alloc", cmd_alloc, "begin, end, renew, list or show allocations on the agent's control socket" },
 	{ "run", cmd_run, "run a command inside an allocation and print the energy and GPU use it took" },
+	{ "doctor", cmd_doctor, "check the installation: GPUs, RAPL, directories, exporter, socket, service, logrotate" },
 };
 
 static void print_usage(FILE *f)

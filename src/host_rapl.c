@@ -101,7 +101,8 @@ static void warn_unreadable(const char *path, int domain, int err)
 			 "SUBSYSTEM==\"powercap\", KERNEL==\"intel-rapl:*\", "
 			 "RUN+=\"/bin/chgrp %s /sys%%p/energy_uj\", "
 			 "RUN+=\"/bin/chmod g+r /sys%%p/energy_uj\" "
-			 "(then: udevadm control --reload-rules && udevadm trigger)",
+			 "(then: udevadm control --reload-rules && udevadm trigger); "
+			 "scripts/perf/install_all.sh installs it as 60-gputel-rapl.rules",
 			 path, domain_column(domain), group);
 	} else {
 		log_warn("rapl: cannot read %s (%s), so %s stays empty",

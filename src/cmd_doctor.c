@@ -39,6 +39,7 @@
 #include "gputel.h"
 #include "host.h"
 #include "log.h"
+#include "prom_lint.h"
 #include "sampler.h"
 #include "util.h"
 
@@ -52,8 +53,8 @@
 #define DISK_FAIL_BYTES (100ULL << 20)
 #define DISK_WARN_BYTES (1ULL << 30)
 #define DISK_WARN_PERCENT 5.0
-/* A CSV row's size when no CSV file is there to measure (47 columns). */
-#define CSV_ROW_BYTES_GUESS 400
+/* A CSV row's size when no CSV file is there to measure (47 columns: ~300 bytes). */
+#define CSV_ROW_BYTES_GUESS 320
 
 static const char doctor_usage[] =
 	"usage: gputel doctor [--config FILE] [--logrotate FILE] [--json]\n"
@@ -677,92 +678,13 @@ static ssize_t http_get(int fd, const char *host, const char *path, char **out)
 	return (ssize_t)len;
 }
 
-static bool name_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':'; }
-static bool name_char(char c) { return name_start(c) || (c >= '0' && c <= '9'); }
-
-/*
- * Checks one line of the Prometheus text format (0.0.4).  Returns NULL when
- * it is valid, else what is wrong.  Counts samples in *samples.
- */
-static const char *exposition_line(const char *l, size_t n, unsigned int *samples)
-{
-	size_t i = 0;
-	char val[64];
-	char *end;
-
-	if (n == 0)
-		return NULL;
-	if (l[0] == '#') {
-		if (n > 7 && !strncmp(l, "# TYPE ", 7)) {
-			const char *t = memchr(l + 7, ' ', n - 7);
-			static const char *const types[] = { "counter", "gauge", "histogram", "summary", "untyped" };
-
-			if (!t)
-				return "a # TYPE line without a type";
-			t++;
-			for (size_t k = 0; k < ARRAY_SIZE(types); k++)
-				if ((size_t)(l + n - t) == strlen(types[k]) && !strncmp(t, types[k], strlen(types[k])))
-					return NULL;
-			return "an unknown metric type";
-		}
-		return NULL;
-	}
-	if (!name_start(l[0]))
-		return "a sample whose name does not start with a letter, _ or :";
-	while (i < n && name_char(l[i]))
-		i++;
-	if (i < n && l[i] == '{') {
-		i++;
-		while (i < n && l[i] != '}') {
-			if (!name_start(l[i]) || l[i] == ':')
-				return "a bad label name";
-			while (i < n && name_char(l[i]))
-				i++;
-			if (i + 1 >= n || l[i] != '=' || l[i + 1] != '"')
-				return "a label without =\"value\"";
-			for (i += 2; i < n && l[i] != '"'; i++) {
-				if (l[i] == '\\') {
-					if (i + 1 >= n || (l[i + 1] != '\\' && l[i + 1] != '"' && l[i + 1] != 'n'))
-						return "a bad escape in a label value";
-					i++;
-				}
-			}
-			if (i >= n)
-				return "an unterminated label value";
-			i++;
-			if (i < n && l[i] == ',')
-				i++;
-		}
-		if (i >= n)
-			return "an unterminated label set";
-		i++;
-	}
-	if (i >= n || l[i] != ' ')
-		return "no space before the value";
-	i++;
-	if (n - i == 0 || n - i >= sizeof val)
-		return "a missing or overlong value";
-	memcpy(val, l + i, n - i);
-	val[n - i] = '\0';
-	val[strcspn(val, " ")] = '\0';     /* an optional timestamp follows */
-	if (!strcmp(val, "NaN") || !strcmp(val, "+Inf") || !strcmp(val, "-Inf")) {
-		(*samples)++;
-		return NULL;
-	}
-	errno = 0;
-	(void)strtod(val, &end);
-	if (*end || end == val || errno == ERANGE)
-		return "a value that is not a number";
-	(*samples)++;
-	return NULL;
-}
-
 static void check_exporter(struct doctor *d)
 {
 	const char *bind = d->cfg.exporter_bind;
 	const char *addr = !strcmp(bind, "0.0.0.0") ? "127.0.0.1" : !strcmp(bind, "::") ? "::1" : bind;
 	char url[128], hostport[96];
-	char *reply = NULL, *body, *line, *nl;
+	char *reply = NULL, *body;
+	const char *bad;
 	unsigned int samples = 0, lineno = 0;
 	int64_t t0 = mono_now_ns();
 	struct check *c;
@@ -805,22 +727,12 @@ static void check_exporter(struct doctor *d)
 		free(reply);
 		return;
 	}
-	for (line = body + 4; *line; line = nl + 1) {
-		const char *bad;
-
-		nl = strchr(line, '\n');
-		if (!nl)
-			nl = line + strlen(line) - 1;
-		lineno++;
-		bad = exposition_line(line, (size_t)(nl - line + (*nl != '\n')), &samples);
-		if (bad) {
-			c = report(d, "exporter", FAIL, "%s: line %u is not valid Prometheus text: %s", url, lineno, bad);
-			set_fix(c, "report it with the output of: curl -s %s", url);
-			free(reply);
-			return;
-		}
-		if (!*nl)
-			break;
+	bad = prom_text_check(body + 4, strlen(body + 4), &samples, &lineno);
+	if (bad) {
+		c = report(d, "exporter", FAIL, "%s: line %u is not valid Prometheus text: %s", url, lineno, bad);
+		set_fix(c, "report it with the output of: curl -s %s", url);
+		free(reply);
+		return;
 	}
 	free(reply);
 	if (samples == 0) {

@@ -6,7 +6,7 @@ set -eu
 
 PACKAGES="gcc make libc6-dev clang libclang-rt-14-dev libcmocka-dev logrotate \
 valgrind time util-linux procps gawk python3 prometheus \
-libmicrohttpd-dev zlib1g-dev libcjson-dev curl systemd"
+libmicrohttpd-dev zlib1g-dev libcjson-dev curl systemd groff-base man-db mandoc bash-completion debhelper dpkg-dev build-essential lintian"
 
 missing=""
 for p in $PACKAGES; do

@@ -167,7 +167,9 @@ static void show_json(const struct config *cfg, const struct config_errors *errs
 		cli_json_str(k->def);
 		printf(", \"flag\": ");
 		cli_json_str(flag);
-		printf(", \"reloadable\": %s, \"help\": ", k->reloadable ? "true" : "false");
+		printf(", \"reloadable\": %s, \"applied\": ", k->reloadable ? "true" : "false");
+		cli_json_str(config_key_applied(k));
+		printf(", \"help\": ");
 		cli_json_str(k->help);
 		putchar('}');
 	}

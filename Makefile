@@ -235,7 +235,7 @@ uninstall:
 deb: deps
 	@scripts/build-deb.sh
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)
 
 # Benchmark helpers (bench/*.c), built on demand by bench/ scripts.
 $(BUILD)/bench/%: bench/%.c

@@ -22,6 +22,7 @@ user=daemon
 getent passwd "$user" >/dev/null || user=$(id -un)
 unit="$T/justnews-gpu-telemetry.service"
 sed -e "s|@BINDIR@|$BUILD|" -e "s|@USER@|$user|" -e "s|@GROUP@|$(id -gn "$user")|" \
+	-e "s|@LOGDIR@|/var/log/justnews-perf|" -e "s|@STATEDIR@|/var/lib/gputel|" \
 	"$ROOT/packaging/justnews-gpu-telemetry.service.in" >"$unit"
 check "the template leaves no @PLACEHOLDER@" bash -c "! grep -q '@[A-Z]*@' '$unit'"
 systemd-analyze verify --man=no "$unit" >"$T/verify" 2>&1

@@ -32,6 +32,11 @@ vcheck "valgrind: collect on the simulated driver is clean" "$T/vg1.log" \
 vcheck "valgrind: gpus --json is clean" "$T/vg2.log" "$GPUTEL" gpus --json
 printf 'JN_START_UTIL=30\nJN_STOP_UTIL=5\nJN_GPUS=0-3\nJN_STRT_UTIL=1\n' >"$T/c.conf"
 vcheck "valgrind: config show --json is clean" "$T/vg4.log" "$GPUTEL" config show --json --config "$T/c.conf"
+# The doctor finds no agent here, so it exits 1; 99 would be valgrind's.
+"${vg[@]}" "$GPUTEL" doctor --json --config "$T/c.conf" --logrotate "$T/none" >"$T/vg5.log" 2>&1
+rc=$?
+check "valgrind: doctor --json is clean (exit $rc)" test "$rc" -eq 0 -o "$rc" -eq 1
+[ "$rc" -eq 99 ] && head -n 30 "$T/vg5.log" | sed 's/^/# /'
 # Nothing allocates per tick once warmed up: 10 ticks and 50 ticks make
 # the same number of heap allocations.
 allocs() { # ticks

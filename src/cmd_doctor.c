@@ -45,6 +45,7 @@
 
 #define LOGROTATE_POLICY "/etc/logrotate.d/justnews-perf"
 #define SERVICE_UNIT "justnews-gpu-telemetry.service"
+#define LOGROTATE_FIX "sudo scripts/perf/install_logrotate.sh (it writes the policy from the settings file)"
 #define MAX_CHECKS 32
 #define MAX_GROUPS 256
 #define HTTP_TIMEOUT_MS 3000
@@ -844,14 +845,30 @@ static bool policy_directive(const char *text, const char *word, char *out, size
 	return false;
 }
 
+/* Whether the policy's directive has the value the settings give; else a WARN. */
+static bool policy_value_ok(struct doctor *d, const char *path, const char *text, const char *directive,
+			    const char *want, const char *setting)
+{
+	char got[128];
+	struct check *c;
+
+	policy_directive(text, directive, got, sizeof got);
+	if (!strcmp(got, want))
+		return true;
+	c = report(d, "logrotate", WARN, "%s has %s %s, the settings say %s", path, directive, *got ? got : "(none)",
+		   setting);
+	set_fix(c, "%s", LOGROTATE_FIX);
+	return false;
+}
+
 static void check_logrotate(struct doctor *d)
 {
 	const char *path = d->logrotate_path;
 	static char text[65536];
-	char want[2 * CONFIG_NAME_MAX + 8], got[128], glob[PATH_MAX + 8];
+	char want[2 * CONFIG_NAME_MAX + 8], setting[2 * CONFIG_NAME_MAX + 24], got[128], glob[PATH_MAX + 8];
 	ssize_t n = file_read_small(path, text, sizeof text);
 	struct check *c;
-	const char *fix = "sudo scripts/perf/install_logrotate.sh (it writes the policy from the settings file)";
+	const char *fix = LOGROTATE_FIX;
 
 	if (n < 0) {
 		c = report(d, "logrotate", FAIL, "%s: %s: the CSV files grow until the disk is full", path, strerror((int)-n));
@@ -869,29 +886,19 @@ static void check_logrotate(struct doctor *d)
 		set_fix(c, "%s", fix);
 		return;
 	}
+	/* The values the installer writes from the settings file. */
 	snprintf(want, sizeof want, "%dM", d->cfg.rotate_size_mb);
-	policy_directive(text, "maxsize", got, sizeof got);
-	if (strcmp(got, want) != 0) {
-		c = report(d, "logrotate", WARN, "%s has maxsize %s, the settings say JN_ROTATE_SIZE_MB=%d", path,
-			   *got ? got : "(none)", d->cfg.rotate_size_mb);
-		set_fix(c, "%s", fix);
+	snprintf(setting, sizeof setting, "JN_ROTATE_SIZE_MB=%d", d->cfg.rotate_size_mb);
+	if (!policy_value_ok(d, path, text, "maxsize", want, setting))
 		return;
-	}
 	snprintf(want, sizeof want, "%d", d->cfg.rotate_keep_days);
-	policy_directive(text, "maxage", got, sizeof got);
-	if (strcmp(got, want) != 0) {
-		c = report(d, "logrotate", WARN, "%s has maxage %s, the settings say JN_ROTATE_KEEP_DAYS=%d", path,
-			   *got ? got : "(none)", d->cfg.rotate_keep_days);
-		set_fix(c, "%s", fix);
+	snprintf(setting, sizeof setting, "JN_ROTATE_KEEP_DAYS=%d", d->cfg.rotate_keep_days);
+	if (!policy_value_ok(d, path, text, "maxage", want, setting))
 		return;
-	}
 	snprintf(want, sizeof want, "%s %s", d->cfg.user, d->cfg.group);
-	policy_directive(text, "su", got, sizeof got);
-	if (strcmp(got, want) != 0) {
-		c = report(d, "logrotate", WARN, "%s rotates as \"%s\", the service runs as %s", path, got, want);
-		set_fix(c, "%s", fix);
+	snprintf(setting, sizeof setting, "JN_USER=%s JN_GROUP=%s", d->cfg.user, d->cfg.group);
+	if (!policy_value_ok(d, path, text, "su", want, setting))
 		return;
-	}
 	if (access("/usr/sbin/logrotate", X_OK) != 0 && access("/sbin/logrotate", X_OK) != 0) {
 		c = report(d, "logrotate", WARN, "%s is in place, but logrotate is not installed", path);
 		set_fix(c, "sudo apt-get install logrotate");

@@ -177,6 +177,21 @@ enable_service() {
 	changed
 }
 
+# After a change, the dynamic linker learns of libgputel.so.1 (client
+# programs link it; gputel itself does not need it).  Not with --root.
+refresh_ld_cache() {
+	[ -z "$ROOT" ] && [ "$1" -gt 0 ] && command -v ldconfig >/dev/null || return 0
+	if [ "$DRY" -eq 1 ]; then
+		say "would run ldconfig"
+		return 0
+	fi
+	if ldconfig; then
+		say "refreshed the linker cache (ldconfig)"
+	else
+		say "ldconfig failed: client programs may not find libgputel.so.1 until it runs"
+	fi
+}
+
 # After a change, systemd rereads the units (systemd only).
 reload_systemd() {
 	systemd_running && [ "$N_CHANGED" -gt 0 ] || return 0
@@ -247,6 +262,7 @@ do_install() {
 	data_dir "$CFG_STATEDIR"
 	remove_stale
 	changes=$N_CHANGED
+	refresh_ld_cache "$changes"
 	reload_systemd
 	enable_service
 	start_service "$changes"

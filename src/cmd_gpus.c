@@ -61,15 +61,16 @@ static void json_field(const struct field_desc *d, int64_t v, int st, bool comma
 		printf(": %s", fmt_field(buf, sizeof buf, d, v, st));
 }
 
-static void json_states(const uint8_t *st, const struct field_desc *desc, int count, int want)
+/* The GPU fields whose state is `want`, as a JSON list of names. */
+static void json_states(const uint8_t *st, int want)
 {
 	bool first = true;
 
 	putchar('[');
-	for (int f = 0; f < count; f++)
+	for (int f = 0; f < GPU_F__COUNT; f++)
 		if (st[f] == want) {
 			printf("%s", first ? "" : ", ");
-			cli_json_str(desc[f].name);
+			cli_json_str(gpu_fields[f].csv.name);
 			first = false;
 		}
 	putchar(']');
@@ -100,18 +101,18 @@ static void print_json(struct sampler *s, const struct snapshot *snap)
 		cli_json_str(g->id.pci_bus_id);
 		printf(", \"status\": \"%s\"", g->health == GPU_HEALTH_UP ? "up" : "down");
 		for (int f = 0; f < GPU_F__COUNT; f++)
-			json_field(&gpu_field_desc[f], g->val[f], g->st[f], true);
+			json_field(&gpu_fields[f].csv, g->val[f], g->st[f], true);
 		printf(", \"unsupported\": ");
-		json_states(g->st, gpu_field_desc, GPU_F__COUNT, VAL_UNSUPPORTED);
+		json_states(g->st, VAL_UNSUPPORTED);
 		printf(", \"errors\": ");
-		json_states(g->st, gpu_field_desc, GPU_F__COUNT, VAL_ERROR);
+		json_states(g->st, VAL_ERROR);
 		putchar('}');
 	}
 	printf("],\n \"host\": {\"sysfs_root\": ");
 	cli_json_str(host_sysfs_root(s->host));
 	printf(", \"rapl_status\": \"%s\"", rapl_word[snap->host.rapl]);
 	for (int f = 0; f < HOST_F__COUNT; f++)
-		json_field(&host_field_desc[f], snap->host.val[f], snap->host.st[f], true);
+		json_field(&host_fields[f].csv, snap->host.val[f], snap->host.st[f], true);
 	printf(",\n  \"temperatures\": [");
 	for (size_t i = 0; i < nt; i++) {
 		printf("%s{\"chip\": ", i ? ", " : "");
@@ -154,10 +155,10 @@ static void print_text(struct sampler *s, const struct snapshot *snap)
 		       g->id.pci_bus_id, g->health == GPU_HEALTH_UP ? "up" : "DOWN");
 		for (int f = 0; f < GPU_F__COUNT; f++) {
 			const char *v = g->st[f] == VAL_OK
-				? fmt_field(buf, sizeof buf, &gpu_field_desc[f], g->val[f], VAL_OK)
+				? fmt_field(buf, sizeof buf, &gpu_fields[f].csv, g->val[f], VAL_OK)
 				: state_word[g->st[f]];
 
-			col += printf("%s%s=%s", col ? " " : "  ", gpu_field_desc[f].name, v);
+			col += printf("%s%s=%s", col ? " " : "  ", gpu_fields[f].csv.name, v);
 			if (col > 70) {
 				putchar('\n');
 				col = 0;
@@ -169,10 +170,10 @@ static void print_text(struct sampler *s, const struct snapshot *snap)
 	printf("host (sysfs root %s)\n", host_sysfs_root(s->host));
 	for (int f = 0, col = 0; f < HOST_F__COUNT; f++) {
 		const char *v = snap->host.st[f] == VAL_OK
-			? fmt_field(buf, sizeof buf, &host_field_desc[f], snap->host.val[f], VAL_OK)
+			? fmt_field(buf, sizeof buf, &host_fields[f].csv, snap->host.val[f], VAL_OK)
 			: state_word[snap->host.st[f]];
 
-		col += printf("%s%s=%s", col ? " " : "  ", host_field_desc[f].name, v);
+		col += printf("%s%s=%s", col ? " " : "  ", host_fields[f].csv.name, v);
 		if (col > 70 || f == HOST_F__COUNT - 1) {
 			putchar('\n');
 			col = 0;

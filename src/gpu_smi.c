@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -34,38 +35,42 @@
 /* ---------------------------------------------------------------- parsers */
 
 /*
- * The full list comes first, in query order; entries after it are only
- * reached as some field's fallback.
+ * The catalog of query columns, built once from the field table: the full
+ * list first, in query order; entries after it are only reached as some
+ * field's fallback.
  */
-static const struct smi_field smi_catalog[] = {
-	{ "index", -1, SMI_K_INDEX, 1, NULL },
-	{ "uuid", -1, SMI_K_UUID, 1, NULL },
-	{ "utilization.gpu", GPU_F_UTIL_GPU_PCT, SMI_K_NUMBER, 1, NULL },
-	{ "utilization.memory", GPU_F_UTIL_MEM_PCT, SMI_K_NUMBER, 1, NULL },
-	{ "memory.used", GPU_F_MEM_USED_BYTES, SMI_K_NUMBER, MIB, NULL },
-	{ "memory.total", GPU_F_MEM_TOTAL_BYTES, SMI_K_NUMBER, MIB, NULL },
-	{ "temperature.gpu", GPU_F_TEMP_MC, SMI_K_NUMBER, 1000, NULL },
-	{ "power.draw", GPU_F_POWER_MW, SMI_K_NUMBER, 1000, NULL },
-	{ "enforced.power.limit", GPU_F_POWER_LIMIT_MW, SMI_K_NUMBER, 1000, NULL },
-	{ "clocks.sm", GPU_F_CLOCK_SM_MHZ, SMI_K_NUMBER, 1, NULL },
-	{ "clocks.mem", GPU_F_CLOCK_MEM_MHZ, SMI_K_NUMBER, 1, NULL },
-	{ "fan.speed", GPU_F_FAN_PCT, SMI_K_NUMBER, 1, NULL },
-	{ "pstate", GPU_F_PSTATE, SMI_K_PSTATE, 1, NULL },
-	{ "clocks_event_reasons.active", GPU_F_CLOCK_EVENT_MASK, SMI_K_HEX, 1,
-	  "clocks_throttle_reasons.active" },
-	{ "utilization.encoder", GPU_F_ENC_UTIL_PCT, SMI_K_NUMBER, 1, NULL },
-	{ "utilization.decoder", GPU_F_DEC_UTIL_PCT, SMI_K_NUMBER, 1, NULL },
-	{ "ecc.errors.corrected.volatile.total", GPU_F_ECC_CORR_VOLATILE, SMI_K_NUMBER, 1, NULL },
-	{ "ecc.errors.uncorrected.volatile.total", GPU_F_ECC_UNCORR_VOLATILE, SMI_K_NUMBER, 1, NULL },
-	{ "remapped_rows.correctable", GPU_F_REMAP_CORR_ROWS, SMI_K_NUMBER, 1, NULL },
-	{ "remapped_rows.uncorrectable", GPU_F_REMAP_UNCORR_ROWS, SMI_K_NUMBER, 1, NULL },
-	{ "remapped_rows.pending", GPU_F_REMAP_PENDING, SMI_K_BOOL, 1, NULL },
-	{ "remapped_rows.failure", GPU_F_REMAP_FAILURE, SMI_K_BOOL, 1, NULL },
-	/* fallbacks only */
-	{ "clocks_throttle_reasons.active", GPU_F_CLOCK_EVENT_MASK, SMI_K_HEX, 1, NULL },
-};
+static struct {
+	pthread_once_t once;
+	size_t n, n_full;
+	struct smi_field f[2 + 2 * GPU_F__COUNT];
+} catalog = { .once = PTHREAD_ONCE_INIT };
 
-#define SMI_FULL_COUNT 22
+static void catalog_build(void)
+{
+	catalog.f[catalog.n++] = (struct smi_field){ "index", -1, SMI_K_INDEX, 1, NULL };
+	catalog.f[catalog.n++] = (struct smi_field){ "uuid", -1, SMI_K_UUID, 1, NULL };
+	for (int f = 0; f < GPU_F__COUNT; f++) {
+		const struct field_smi *q = &gpu_fields[f].smi;
+
+		if (q->name)
+			catalog.f[catalog.n++] = (struct smi_field){ q->name, f, q->kind, q->scale, q->fallback };
+	}
+	catalog.n_full = catalog.n;
+	for (int f = 0; f < GPU_F__COUNT; f++) {
+		const struct field_smi *q = &gpu_fields[f].smi;
+
+		if (q->name && q->fallback)
+			catalog.f[catalog.n++] = (struct smi_field){ q->fallback, f, q->kind, q->scale, NULL };
+	}
+}
+
+static const struct smi_field *catalog_get(size_t *n, size_t *n_full)
+{
+	pthread_once(&catalog.once, catalog_build);
+	*n = catalog.n;
+	*n_full = catalog.n_full;
+	return catalog.f;
+}
 
 static bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
@@ -242,18 +247,24 @@ int smi_split_line(char *line, char **tok, int max)
 
 const struct smi_field *smi_field_find(const char *name)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(smi_catalog); i++)
-		if (!strcmp(smi_catalog[i].name, name))
-			return &smi_catalog[i];
+	size_t n, n_full;
+	const struct smi_field *c = catalog_get(&n, &n_full);
+
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(c[i].name, name))
+			return &c[i];
 	return NULL;
 }
 
 void smi_fieldset_full(struct smi_fieldset *fs)
 {
-	_Static_assert(SMI_FULL_COUNT <= SMI_MAX_FIELDS, "the full list must fit a fieldset");
-	fs->n = SMI_FULL_COUNT;
-	for (int i = 0; i < SMI_FULL_COUNT; i++)
-		fs->f[i] = &smi_catalog[i];
+	size_t n, n_full;
+	const struct smi_field *c = catalog_get(&n, &n_full);
+
+	_Static_assert(2 + GPU_F__COUNT <= SMI_MAX_FIELDS, "the full list must fit a fieldset");
+	fs->n = (int)n_full;
+	for (size_t i = 0; i < n_full; i++)
+		fs->f[i] = &c[i];
 }
 
 int smi_fieldset_refuse(struct smi_fieldset *fs, const char *name)
@@ -961,7 +972,7 @@ static int choose_fields(struct smi_state *s, char *why, size_t whylen)
 	char line[200];
 
 	smi_fieldset_full(&s->fs);
-	for (int attempt = 0; attempt <= SMI_FULL_COUNT; attempt++) {
+	for (int attempt = 0; attempt <= SMI_MAX_FIELDS; attempt++) {
 		char bad[64];
 		int status = 0, err = 0, r;
 		const char *alt;

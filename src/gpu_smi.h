@@ -25,20 +25,11 @@
 /* Most fields one query may ask for. */
 #define SMI_MAX_FIELDS 32
 
-/* How a token is read. */
-enum smi_kind {
-	SMI_K_INDEX,  /* identity: the nvidia-smi index */
-	SMI_K_UUID,   /* identity: GPU-xxxxxxxx-... */
-	SMI_K_NUMBER, /* decimal, times scale */
-	SMI_K_PSTATE, /* "P8" -> 8 */
-	SMI_K_HEX,    /* "0x0000000000000004" -> 4 */
-	SMI_K_BOOL,   /* "Yes"/"No" or a count (remapped_rows.pending/failure) */
-};
-
+/* One column of a query: a field's row in fields.c, or an identity column. */
 struct smi_field {
 	const char *name;     /* as --query-gpu spells it */
 	int field;            /* enum gpu_field; -1 for the identity columns */
-	int kind;             /* enum smi_kind */
+	enum smi_kind kind;
 	int64_t scale;        /* SMI_K_NUMBER: MiB -> bytes, W -> mW, C -> mC */
 	const char *fallback; /* older drivers' name for it, or NULL: drop it */
 };
@@ -74,7 +65,11 @@ int smi_parse_bool(const char *tok, int64_t *out);
  */
 int smi_split_line(char *line, char **tok, int max);
 
-/* The full loop query, then the fallbacks, by name; NULL when unknown. */
+/*
+ * The full loop query (index, uuid, then every field of fields.c that
+ * nvidia-smi offers, in table order), then the fallbacks, by name; NULL
+ * when unknown.
+ */
 const struct smi_field *smi_field_find(const char *name);
 /* Every field gputel asks for, newest names first. */
 void smi_fieldset_full(struct smi_fieldset *fs);

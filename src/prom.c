@@ -10,57 +10,6 @@
 #include "prom_internal.h"
 #include "util.h"
 
-static const struct gpu_metric gpu_metrics[] = {
-	{ "gputel_gpu_utilization_ratio", "gauge",
-	  "Share of time a kernel ran on the GPU over the driver's window (0-1).",
-	  GPU_F_UTIL_GPU_PCT, 1, 100, 2, NULL },
-	{ "gputel_gpu_memory_utilization_ratio", "gauge",
-	  "Share of time device memory was read or written (0-1).",
-	  GPU_F_UTIL_MEM_PCT, 1, 100, 2, NULL },
-	{ "gputel_gpu_memory_used_bytes", "gauge", "Device memory in use.",
-	  GPU_F_MEM_USED_BYTES, 1, 1, 0, NULL },
-	{ "gputel_gpu_memory_total_bytes", "gauge", "Device memory size.",
-	  GPU_F_MEM_TOTAL_BYTES, 1, 1, 0, NULL },
-	{ "gputel_gpu_temperature_celsius", "gauge", "GPU core temperature.",
-	  GPU_F_TEMP_MC, 1, 1000, 3, NULL },
-	{ "gputel_gpu_power_watts", "gauge",
-	  "Board power draw (a 1 s average on Ampere and later, except GA100).",
-	  GPU_F_POWER_MW, 1, 1000, 3, NULL },
-	{ "gputel_gpu_power_limit_watts", "gauge", "Enforced power limit.",
-	  GPU_F_POWER_LIMIT_MW, 1, 1000, 3, NULL },
-	{ "gputel_gpu_energy_joules_total", "counter",
-	  "Energy used since the driver loaded (Volta and later).",
-	  GPU_F_ENERGY_MJ, 1, 1000, 3, NULL },
-	{ "gputel_gpu_clock_hertz", "gauge", "Current clock frequency.",
-	  GPU_F_CLOCK_SM_MHZ, 1000000, 1, 0, "clock=\"sm\"" },
-	{ "gputel_gpu_clock_hertz", NULL, NULL,
-	  GPU_F_CLOCK_MEM_MHZ, 1000000, 1, 0, "clock=\"mem\"" },
-	{ "gputel_gpu_fan_ratio", "gauge", "Intended fan speed (0-1; may exceed 1).",
-	  GPU_F_FAN_PCT, 1, 100, 2, NULL },
-	{ "gputel_gpu_pstate", "gauge", "Performance state (0 = P0, the fastest).",
-	  GPU_F_PSTATE, 1, 1, 0, NULL },
-	{ "gputel_gpu_encoder_utilization_ratio", "gauge", "Video encoder utilisation (0-1).",
-	  GPU_F_ENC_UTIL_PCT, 1, 100, 2, NULL },
-	{ "gputel_gpu_decoder_utilization_ratio", "gauge", "Video decoder utilisation (0-1).",
-	  GPU_F_DEC_UTIL_PCT, 1, 100, 2, NULL },
-	{ "gputel_gpu_ecc_errors_total", "counter",
-	  "ECC errors since the driver loaded (volatile counters).",
-	  GPU_F_ECC_CORR_VOLATILE, 1, 1, 0, "type=\"corrected\"" },
-	{ "gputel_gpu_ecc_errors_total", NULL, NULL,
-	  GPU_F_ECC_UNCORR_VOLATILE, 1, 1, 0, "type=\"uncorrected\"" },
-	{ "gputel_gpu_remapped_rows_total", "counter", "Memory rows remapped (Ampere and later).",
-	  GPU_F_REMAP_CORR_ROWS, 1, 1, 0, "type=\"correctable\"" },
-	{ "gputel_gpu_remapped_rows_total", NULL, NULL,
-	  GPU_F_REMAP_UNCORR_ROWS, 1, 1, 0, "type=\"uncorrectable\"" },
-	{ "gputel_gpu_remapped_rows_pending", "gauge", "1 when a row remap waits for a GPU reset.",
-	  GPU_F_REMAP_PENDING, 1, 1, 0, NULL },
-	{ "gputel_gpu_remapped_rows_failure", "gauge", "1 when a row remap failed.",
-	  GPU_F_REMAP_FAILURE, 1, 1, 0, NULL },
-	{ "gputel_gpu_xid_errors_total", "counter",
-	  "Xid errors (GPU faults the driver reports) seen since gputel started.",
-	  GPU_F_XID_TOTAL, 1, 1, 0, NULL },
-};
-
 /* Clock event (throttle) reason bits, exported one series each. */
 static const struct {
 	uint64_t bit;
@@ -75,44 +24,6 @@ static const struct {
 	{ 0x40, "hw_thermal_slowdown" },
 	{ 0x80, "hw_power_brake_slowdown" },
 	{ 0x100, "display_clock_setting" },
-};
-
-/* Host fields with a family of their own. */
-static const struct host_metric {
-	const char *name;
-	const char *type;
-	const char *help;
-	int field;
-	int64_t div;
-	int decimals;
-	const char *label;
-} host_metrics[] = {
-	{ "gputel_cpu_utilization_ratio", "gauge",
-	  "Whole-host CPU busy share since the previous tick (0-1), from /proc/stat.",
-	  HOST_F_CPU_UTIL_CPCT, 10000, 4, NULL },
-	{ "gputel_memory_used_bytes", "gauge", "Host memory in use (MemTotal - MemAvailable).",
-	  HOST_F_MEM_USED_BYTES, 1, 0, NULL },
-	{ "gputel_memory_total_bytes", "gauge", "Host memory size (MemTotal).",
-	  HOST_F_MEM_TOTAL_BYTES, 1, 0, NULL },
-	{ "gputel_cpu_package_power_watts", "gauge",
-	  "CPU package power from RAPL energy deltas, summed over packages.",
-	  HOST_F_CPU_PKG_POWER_MW, 1000, 3, NULL },
-	{ "gputel_dram_power_watts", "gauge", "DRAM power from RAPL energy deltas.",
-	  HOST_F_DRAM_POWER_MW, 1000, 3, NULL },
-	{ "gputel_cpu_package_energy_joules_total", "counter",
-	  "CPU package energy since gputel started, wraparound corrected.",
-	  HOST_F_CPU_PKG_ENERGY_MJ, 1000, 3, NULL },
-	{ "gputel_host_temperature_celsius", "gauge",
-	  "Hottest hwmon channel of each role (cpu_pkg, cpu_core, t_sensor, chipset, vrm).",
-	  HOST_F_CPU_PKG_TEMP_MC, 1000, 3, "role=\"cpu_pkg\"" },
-	{ "gputel_host_temperature_celsius", NULL, NULL,
-	  HOST_F_CPU_CORE_MAX_MC, 1000, 3, "role=\"cpu_core\"" },
-	{ "gputel_host_temperature_celsius", NULL, NULL,
-	  HOST_F_T_SENSOR_MC, 1000, 3, "role=\"t_sensor\"" },
-	{ "gputel_host_temperature_celsius", NULL, NULL,
-	  HOST_F_CHIPSET_MC, 1000, 3, "role=\"chipset\"" },
-	{ "gputel_host_temperature_celsius", NULL, NULL,
-	  HOST_F_VRM_MC, 1000, 3, "role=\"vrm\"" },
 };
 
 size_t prom_escape_label(char *dst, size_t cap, const char *s)
@@ -177,25 +88,63 @@ static void gpu_series(struct outbuf *o, const char *name, const struct gpu_read
 	ob_puts(o, "} ");
 }
 
-void prom_gpu_table(struct outbuf *o, const struct snapshot *snap, const struct gpu_metric *t,
-		    size_t n, prom_series_fn series, const void *ctx)
+void prom_gpu_fields(struct outbuf *o, const struct snapshot *snap, unsigned int set,
+		     prom_series_fn series, const void *ctx)
 {
-	for (size_t m = 0; m < n; m++) {
-		if (t[m].type)
-			prom_family(o, t[m].name, t[m].type, t[m].help);
-		for (unsigned int i = 0; i < snap->n_gpus; i++) {
-			const struct gpu_reading *g = &snap->gpu[i];
+	const char *family = NULL;
 
-			if (g->st[t[m].field] != VAL_OK)
+	for (int f = 0; f < GPU_F__COUNT; f++) {
+		for (int k = 0; k < FIELD_PROM_MAX && gpu_fields[f].prom[k].set; k++) {
+			const struct field_prom *m = &gpu_fields[f].prom[k];
+
+			if (m->set != set)
 				continue;
-			series(o, &t[m], g, ctx);
-			ob_put_scaled(o, g->val[t[m].field] * t[m].mul, t[m].div, t[m].decimals);
+			if (!family || strcmp(family, m->name) != 0)
+				prom_family(o, m->name, m->type, m->help);
+			family = m->name;
+			for (unsigned int i = 0; i < snap->n_gpus; i++) {
+				const struct gpu_reading *g = &snap->gpu[i];
+
+				if (g->st[f] != VAL_OK)
+					continue;
+				series(o, m, g, ctx);
+				ob_put_scaled(o, g->val[f] * m->mul, m->div, m->decimals);
+				ob_put(o, "\n", 1);
+			}
+		}
+	}
+}
+
+void prom_host_fields(struct outbuf *o, const struct snapshot *snap, unsigned int set)
+{
+	const struct host_reading *h = &snap->host;
+	const char *family = NULL;
+
+	for (int f = 0; f < HOST_F__COUNT; f++) {
+		for (int k = 0; k < FIELD_PROM_MAX && host_fields[f].prom[k].set; k++) {
+			const struct field_prom *m = &host_fields[f].prom[k];
+
+			if (m->set != set)
+				continue;
+			if (!family || strcmp(family, m->name) != 0)
+				prom_family(o, m->name, m->type, m->help);
+			family = m->name;
+			if (h->st[f] != VAL_OK)
+				continue;
+			ob_puts(o, m->name);
+			if (m->label) {
+				ob_put(o, "{", 1);
+				ob_puts(o, m->label);
+				ob_put(o, "}", 1);
+			}
+			ob_put(o, " ", 1);
+			ob_put_scaled(o, h->val[f] * m->mul, m->div, m->decimals);
 			ob_put(o, "\n", 1);
 		}
 	}
 }
 
-static void table_series(struct outbuf *o, const struct gpu_metric *m, const struct gpu_reading *g,
+static void table_series(struct outbuf *o, const struct field_prom *m, const struct gpu_reading *g,
 			 const void *ctx)
 {
 	(void)ctx;
@@ -229,7 +178,7 @@ static void render_gpus(struct outbuf *o, const struct snapshot *snap, const str
 		gpu_series(o, "gputel_gpu_up", &snap->gpu[i], NULL);
 		ob_puts(o, snap->gpu[i].health == GPU_HEALTH_UP ? "1\n" : "0\n");
 	}
-	prom_gpu_table(o, snap, gpu_metrics, ARRAY_SIZE(gpu_metrics), table_series, NULL);
+	prom_gpu_fields(o, snap, PROM_NAMES_GPUTEL, table_series, NULL);
 	prom_family(o, "gputel_gpu_clocks_event_reason", "gauge",
 	       "1 while this reason holds the GPU clocks down (NVML clock event / throttle reasons).");
 	for (unsigned int i = 0; i < snap->n_gpus; i++) {
@@ -251,23 +200,7 @@ static void render_host(struct outbuf *o, const struct snapshot *snap)
 {
 	const struct host_reading *h = &snap->host;
 
-	for (size_t m = 0; m < ARRAY_SIZE(host_metrics); m++) {
-		const struct host_metric *d = &host_metrics[m];
-
-		if (d->type)
-			prom_family(o, d->name, d->type, d->help);
-		if (h->st[d->field] != VAL_OK)
-			continue;
-		ob_puts(o, d->name);
-		if (d->label) {
-			ob_put(o, "{", 1);
-			ob_puts(o, d->label);
-			ob_put(o, "}", 1);
-		}
-		ob_put(o, " ", 1);
-		ob_put_scaled(o, h->val[d->field], d->div, d->decimals);
-		ob_put(o, "\n", 1);
-	}
+	prom_host_fields(o, snap, PROM_NAMES_GPUTEL);
 	if (h->n_temps) {
 		prom_family(o, "gputel_hwmon_temperature_celsius", "gauge",
 			    "Every hwmon temperature channel: chip is the driver's name, device tells "

@@ -20,10 +20,7 @@
 
 struct alloc_table;
 
-/* Name sets (JN_METRIC_NAMES, --metric-names); the same bits as CONFIG_METRICS_*. */
-#define PROM_NAMES_GPUTEL (1u << 0)   /* gputel_* (the default) */
-#define PROM_NAMES_JN (1u << 1)       /* the guide's exporter: jn_gpu_power_w, ... */
-#define PROM_NAMES_DCGM (1u << 2)     /* dcgm-exporter: DCGM_FI_DEV_GPU_UTIL, ... */
+/* The name sets, PROM_NAMES_*, are defined with the field table (fields.h). */
 
 /* What the renderer needs beyond the snapshot: the agent's own state. */
 struct prom_self {

@@ -8,32 +8,20 @@
 #include "outbuf.h"
 #include "prom.h"
 
-/*
- * One per-GPU sample: family name, TYPE, HELP, the field, and how to turn
- * the stored integer into the unit: value * mul / div to `decimals`
- * places.  Rows that share a family name are consecutive: the family's
- * HELP and TYPE are written once, before its first row (type NULL).
- */
-struct gpu_metric {
-	const char *name;
-	const char *type;
-	const char *help;
-	int field;
-	int64_t mul, div;
-	int decimals;
-	const char *label;   /* extra label, e.g. clock="sm", or NULL */
-};
-
 /* Writes one series' name and labels, up to the space before the value. */
-typedef void (*prom_series_fn)(struct outbuf *o, const struct gpu_metric *m,
+typedef void (*prom_series_fn)(struct outbuf *o, const struct field_prom *m,
 			       const struct gpu_reading *g, const void *ctx);
 
 /*
- * Renders a per-GPU table: each family's HELP and TYPE once, then one
- * sample per GPU whose field is VAL_OK (others are left out, never 0).
+ * Renders every GPU field's series in name set `set` (fields.c): each
+ * family's HELP and TYPE once, then one sample per GPU whose field is
+ * VAL_OK (others are left out, never 0).
  */
-void prom_gpu_table(struct outbuf *o, const struct snapshot *snap, const struct gpu_metric *t,
-		    size_t n, prom_series_fn series, const void *ctx);
+void prom_gpu_fields(struct outbuf *o, const struct snapshot *snap, unsigned int set,
+		     prom_series_fn series, const void *ctx);
+
+/* Likewise for the host fields, whose series have no labels beyond their own. */
+void prom_host_fields(struct outbuf *o, const struct snapshot *snap, unsigned int set);
 
 /* "# HELP name help\n# TYPE name type\n" */
 void prom_family(struct outbuf *o, const char *name, const char *type, const char *help);

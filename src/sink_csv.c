@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +23,8 @@ enum col_kind {
 	COL_GPU_PCI,
 	COL_GPU_STATUS,
 	COL_BACKEND,
-	COL_GPU,          /* a gpu_field, named and scaled by gpu_field_desc */
-	COL_HOST,         /* a host_field, named and scaled by host_field_desc */
+	COL_GPU,          /* a gpu_field, named and scaled by its row in fields.c */
+	COL_HOST,         /* a host_field, likewise */
 	COL_SYSTEM_TOTAL,
 	COL_RAPL_STATUS,
 	COL_GPU_SAMPLE_MS,
@@ -42,10 +43,12 @@ struct csv_col {
 #define HOST(f) { COL_HOST, f, NULL }
 
 /*
- * The guide's 14 columns come first, in its order and with its names, so
- * scripts that read those files by position keep working.
+ * The columns of released versions, in their order: the guide's 14 first,
+ * with its names, so scripts that read those files by position keep
+ * working, then gputel's.  A field added to fields.c since is appended
+ * after these (columns()), so positions hold without touching this list.
  */
-static const struct csv_col cols[] = {
+static const struct csv_col released[] = {
 	{ COL_TIMESTAMP, 0, "timestamp" },
 	GPU(GPU_F_POWER_MW),
 	GPU(GPU_F_TEMP_MC),
@@ -93,23 +96,71 @@ static const struct csv_col cols[] = {
 	{ COL_HOST_SAMPLE_MS, 0, "host_sample_ms" },
 	{ COL_GPU_SAMPLE_OK, 0, "gpu_sample_ok" },
 	{ COL_HOST_SAMPLE_OK, 0, "host_sample_ok" },
-	/* Added after the first release: new columns go last, so positions hold. */
 	GPU(GPU_F_XID_TOTAL),
 };
 #undef GPU
 #undef HOST
 
+#define CSV_COLS_MAX (ARRAY_SIZE(released) + GPU_F__COUNT + HOST_F__COUNT)
+
+/* The released columns, then every field of fields.c that is not among them. */
+static struct {
+	pthread_once_t once;
+	size_t n;
+	struct csv_col c[CSV_COLS_MAX];
+} layout = { .once = PTHREAD_ONCE_INIT };
+
+static bool released_has(enum col_kind kind, int field)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(released); i++)
+		if (released[i].kind == kind && released[i].field == field)
+			return true;
+	return false;
+}
+
+static void layout_build(void)
+{
+	memcpy(layout.c, released, sizeof released);
+	layout.n = ARRAY_SIZE(released);
+	for (int f = 0; f < GPU_F__COUNT; f++)
+		if (!released_has(COL_GPU, f))
+			layout.c[layout.n++] = (struct csv_col){ COL_GPU, f, NULL };
+	for (int f = 0; f < HOST_F__COUNT; f++)
+		if (!released_has(COL_HOST, f))
+			layout.c[layout.n++] = (struct csv_col){ COL_HOST, f, NULL };
+}
+
+static const struct csv_col *columns(size_t *n)
+{
+	pthread_once(&layout.once, layout_build);
+	*n = layout.n;
+	return layout.c;
+}
+
 static const char *col_name(const struct csv_col *c)
 {
 	if (c->kind == COL_GPU)
-		return gpu_field_desc[c->field].name;
+		return gpu_fields[c->field].csv.name;
 	if (c->kind == COL_HOST)
-		return host_field_desc[c->field].name;
+		return host_fields[c->field].csv.name;
 	return c->name;
 }
 
-size_t csv_column_count(void) { return ARRAY_SIZE(cols); }
-const char *csv_column_name(size_t i) { return i < ARRAY_SIZE(cols) ? col_name(&cols[i]) : NULL; }
+size_t csv_column_count(void)
+{
+	size_t n;
+
+	columns(&n);
+	return n;
+}
+
+const char *csv_column_name(size_t i)
+{
+	size_t n;
+	const struct csv_col *cols = columns(&n);
+
+	return i < n ? col_name(&cols[i]) : NULL;
+}
 
 /* ---- formatting (integers only; no allocation) ---- */
 
@@ -217,10 +268,10 @@ static void put_cell(struct outbuf *o, const struct csv_col *c, const struct sna
 		break;
 	case COL_GPU:
 		if (g)
-			put_field(o, &gpu_field_desc[c->field], g->val[c->field], g->st[c->field]);
+			put_field(o, &gpu_fields[c->field].csv, g->val[c->field], g->st[c->field]);
 		break;
 	case COL_HOST:
-		put_field(o, &host_field_desc[c->field], snap->host.val[c->field],
+		put_field(o, &host_fields[c->field].csv, snap->host.val[c->field],
 			  snap->host.st[c->field]);
 		break;
 	case COL_SYSTEM_TOTAL:
@@ -249,8 +300,10 @@ static void put_cell(struct outbuf *o, const struct csv_col *c, const struct sna
 size_t csv_header(char *buf, size_t cap)
 {
 	struct outbuf o = { buf, 0, cap, false };
+	size_t n_cols;
+	const struct csv_col *cols = columns(&n_cols);
 
-	for (size_t i = 0; i < ARRAY_SIZE(cols); i++) {
+	for (size_t i = 0; i < n_cols; i++) {
 		if (i)
 			ob_put(&o, ",", 1);
 		ob_puts(&o, col_name(&cols[i]));
@@ -281,14 +334,16 @@ size_t csv_format_rows(const struct snapshot *snap, char *buf, size_t cap)
 	/* Per-tick cells are formatted once, then copied into every row. */
 	char tick_cells[1024];
 	struct outbuf t = { tick_cells, 0, sizeof tick_cells, false };
-	uint16_t off[ARRAY_SIZE(cols)], len[ARRAY_SIZE(cols)];
+	size_t n_cols;
+	const struct csv_col *cols = columns(&n_cols);
+	uint16_t off[CSV_COLS_MAX], len[CSV_COLS_MAX];
 	char ts[32];
 	int64_t total_mw = 0;
 	bool have_total = system_total_mw(snap, &total_mw);
 	unsigned int rows = snap->n_gpus ? snap->n_gpus : 1;
 
 	fmt_iso8601_ms(ts, &snap->wall);
-	for (size_t i = 0; i < ARRAY_SIZE(cols); i++) {
+	for (size_t i = 0; i < n_cols; i++) {
 		off[i] = (uint16_t)t.len;
 		if (col_is_per_tick(&cols[i]))
 			put_cell(&t, &cols[i], snap, NULL, ts, have_total, total_mw);
@@ -299,7 +354,7 @@ size_t csv_format_rows(const struct snapshot *snap, char *buf, size_t cap)
 	for (unsigned int r = 0; r < rows; r++) {
 		const struct gpu_reading *g = snap->n_gpus ? &snap->gpu[r] : NULL;
 
-		for (size_t i = 0; i < ARRAY_SIZE(cols); i++) {
+		for (size_t i = 0; i < n_cols; i++) {
 			if (i)
 				ob_put(&o, ",", 1);
 			if (col_is_per_tick(&cols[i]))

@@ -236,24 +236,6 @@ static void test_small_buffer_is_refused(void **state)
 	assert_int_equal(csv_header(small, sizeof small), 0);
 }
 
-static void test_field_table_complete(void **state)
-{
-	(void)state;
-	for (int f = 0; f < GPU_F__COUNT; f++) {
-		assert_non_null(gpu_field_desc[f].name);
-		assert_true(gpu_field_desc[f].div > 0);
-	}
-	for (int f = 0; f < HOST_F__COUNT; f++) {
-		assert_non_null(host_field_desc[f].name);
-		assert_true(host_field_desc[f].div > 0);
-	}
-	/* Every field has a CSV column. */
-	for (int f = 0; f < GPU_F__COUNT; f++)
-		assert_true(col_of(gpu_field_desc[f].name) >= 0);
-	for (int f = 0; f < HOST_F__COUNT; f++)
-		assert_true(col_of(host_field_desc[f].name) >= 0);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -263,7 +245,6 @@ int main(void)
 		cmocka_unit_test(test_system_total_needs_every_part),
 		cmocka_unit_test(test_down_gpu_and_no_gpu),
 		cmocka_unit_test(test_small_buffer_is_refused),
-		cmocka_unit_test(test_field_table_complete),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -33,6 +33,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "child.h"
 #include "commands.h"
 #include "config.h"
 #include "gpu.h"
@@ -236,53 +237,13 @@ static void load_account(struct doctor *d)
 /* Runs argv with stdout captured (first line kept) and stderr dropped; returns the exit status or -1. */
 static int run_capture(char *const argv[], char *out, size_t n)
 {
-	int pfd[2], status;
-	pid_t pid;
-	ssize_t got = 0, r;
-	struct pollfd p;
-	int64_t deadline = mono_now_ns() + 5 * NS_PER_SEC;
+	struct child_spec spec = { .argv = argv, .stdin_null = true, .err = CHILD_NULL };
+	int status = 0, err = 0;
 
-	out[0] = '\0';
-	if (pipe2(pfd, O_CLOEXEC) != 0)
+	if (child_run(&spec, 5 * NS_PER_SEC, out, n, NULL, &status, &err) != CHILD_EXITED)
 		return -1;
-	pid = fork();
-	if (pid < 0) {
-		close(pfd[0]);
-		close(pfd[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		int nul = open("/dev/null", O_WRONLY);
-
-		dup2(pfd[1], 1);
-		if (nul >= 0)
-			dup2(nul, 2);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	close(pfd[1]);
-	p.fd = pfd[0];
-	p.events = POLLIN;
-	for (;;) {
-		int64_t left = (deadline - mono_now_ns()) / 1000000;
-
-		if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
-			kill(pid, SIGKILL);
-			break;
-		}
-		r = read(pfd[0], out + got, n - 1 - (size_t)got);
-		if (r <= 0)
-			break;
-		got += r;
-		if ((size_t)got >= n - 1)
-			break;
-	}
-	out[got] = '\0';
 	out[strcspn(out, "\n")] = '\0';
-	close(pfd[0]);
-	if (waitpid(pid, &status, 0) < 0)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 /* ---- the checks ---- */

@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,11 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "commands.h"
 #include "gputel.h"
 #include "util.h"
-
-extern char **environ;
 
 static const char run_usage[] =
 	"usage: gputel run [--gpus LIST] [--id ID] [--owner NAME] [--label KEY=VALUE]...\n"
@@ -50,7 +48,8 @@ int cmd_run(int argc, char **argv)
 	struct sigaction sa;
 	bool json = false;
 	int i, r, st, cmd_at = -1, rc;
-	pid_t pid;
+	struct child cmd;
+	struct child_spec cmd_spec = { 0 };
 	FILE *out;
 
 	labels[0] = '\0';
@@ -102,6 +101,7 @@ int cmd_run(int argc, char **argv)
 	}
 	if (cmd_at < 0 || cmd_at >= argc)
 		return usage_error("run", "no command; give it after --, e.g. gputel run --gpus 0 -- python train.py");
+	cmd_spec.argv = &argv[cmd_at];
 	if (labels[0]) {
 		size_t len = strlen(labels);
 
@@ -135,21 +135,16 @@ int cmd_run(int argc, char **argv)
 	sa.sa_flags = SA_RESTART;
 	for (size_t k = 0; k < sizeof sigs / sizeof sigs[0]; k++)
 		sigaction(sigs[k], &sa, NULL);
-	r = posix_spawnp(&pid, argv[cmd_at], NULL, NULL, &argv[cmd_at], environ);
+	r = child_start(&cmd, &cmd_spec);
 	if (r != 0) {
-		fprintf(stderr, "gputel: run: cannot run %s: %s\n", argv[cmd_at], strerror(r));
+		fprintf(stderr, "gputel: run: cannot run %s: %s\n", argv[cmd_at], strerror(-r));
 		gputel_alloc_end(sock, spec.id, NULL);
-		return r == ENOENT ? 127 : 126;
+		return r == -ENOENT ? 127 : 126;
 	}
-	child_pid = pid;
-	while (waitpid(pid, &st, 0) < 0) {
-		if (errno != EINTR) {
-			st = 0;
-			break;
-		}
-	}
+	child_pid = cmd.pid;
+	child_wait(&cmd, -1, &st);
 	child_pid = 0;
-	rc = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 1;
+	rc = st == -1 ? 1 : WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 1;
 
 	r = gputel_alloc_end(sock, spec.id, &reply);
 	out = out_file ? fopen(out_file, "w") : stderr;

@@ -10,7 +10,6 @@
 #include "gpu_smi.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -20,11 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "gpu.h"
 #include "log.h"
 #include "util.h"
@@ -510,14 +509,13 @@ struct smi_state {
 	unsigned int n;
 	struct smi_gpu gpu[GPUTEL_MAX_GPUS];
 
-	pid_t pid;                 /* the -lms child, 0 when none */
-	int fd;                    /* its stdout, -1 when none */
+	struct child loop;         /* the -lms child; loop.out_fd is -1 when none runs */
 	int64_t started_ns;
 	int64_t last_byte_ns;
 	int64_t restart_at_ns;
 	int64_t backoff_ns;
 	bool first_wait;
-	pid_t zombies[MAX_ZOMBIES]; /* killed children that have not been reaped yet */
+	struct child zombies[MAX_ZOMBIES]; /* killed children not reaped yet (pid 0: free) */
 
 	int64_t now_ns;            /* for line callbacks */
 	struct smi_linebuf lb;
@@ -531,154 +529,6 @@ struct smi_state {
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-static void sleep_ns(int64_t ns)
-{
-	struct timespec ts = { .tv_sec = (time_t)(ns / NS_PER_SEC), .tv_nsec = (long)(ns % NS_PER_SEC) };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-/* An fd below 3 would be clobbered by the dup2()s in the child. */
-static int fd_above_stdio(int fd)
-{
-	int nfd;
-
-	if (fd < 0 || fd > 2)
-		return fd;
-	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	close(fd);
-	return nfd;
-}
-
-static void describe_status(int status, char *buf, size_t n)
-{
-	if (WIFEXITED(status))
-		str_fmt(buf, n, "exit status %d", WEXITSTATUS(status));
-	else if (WIFSIGNALED(status))
-		str_fmt(buf, n, "signal %d", WTERMSIG(status));
-	else
-		str_fmt(buf, n, "status 0x%x", (unsigned)status);
-}
-
-__attribute__((noreturn)) static void child_exec(const char *path, char *const argv[], int in,
-						 int out, int err, int errpipe, pid_t parent)
-{
-	struct sigaction sa;
-	sigset_t none;
-	static const int sigs[] = { SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD };
-	int e;
-
-	/* Only async-signal-safe calls from here on: the parent may have threads. */
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = SIG_DFL;
-	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
-		sigaction(sigs[i], &sa, NULL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	/* Out of the terminal's process group: ^C goes to gputel, which stops us. */
-	setpgid(0, 0);
-	/*
-	 * Fires when the forking *thread* exits, not the process: a child
-	 * started from a short-lived thread dies with it, is seen as a
-	 * stopped child and is restarted from sample().
-	 */
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	if (getppid() != parent)
-		_exit(127);
-	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
-		goto fail;
-	execv(path, argv);
-fail:
-	e = errno;
-	if (write(errpipe, &e, sizeof e) < 0) {
-		/* nothing left to tell it with */
-	}
-	_exit(127);
-}
-
-/*
- * Starts path with stdout on a non-blocking pipe (returned in *rd) and
- * stderr either on the same pipe or on /dev/null.  Returns the pid, or -1
- * with *err set when the program could not be started at all.
- */
-static pid_t spawn(const char *path, char *const argv[], bool merge_stderr, int *rd, int *err)
-{
-	int out[2] = { -1, -1 }, ep[2] = { -1, -1 }, devnull;
-	pid_t pid, parent = getpid();
-	ssize_t r;
-	int cerr = 0;
-
-	devnull = fd_above_stdio(open("/dev/null", O_RDWR | O_CLOEXEC));
-	if (devnull < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0)
-		goto fail;
-	for (int i = 0; i < 2; i++) {
-		out[i] = fd_above_stdio(out[i]);
-		ep[i] = fd_above_stdio(ep[i]);
-		if (out[i] < 0 || ep[i] < 0)
-			goto fail;
-	}
-	pid = fork();
-	if (pid < 0)
-		goto fail;
-	if (pid == 0)
-		child_exec(path, argv, devnull, out[1], merge_stderr ? out[1] : devnull, ep[1], parent);
-	close(out[1]);
-	close(ep[1]);
-	close(devnull);
-	/* EOF here means exec succeeded (the pipe is close-on-exec). */
-	do
-		r = read(ep[0], &cerr, sizeof cerr);
-	while (r < 0 && errno == EINTR);
-	close(ep[0]);
-	if (r == (ssize_t)sizeof cerr) {
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
-		close(out[0]);
-		*err = cerr;
-		return -1;
-	}
-	fcntl(out[0], F_SETFL, fcntl(out[0], F_GETFL) | O_NONBLOCK);
-	*rd = out[0];
-	return pid;
-fail:
-	*err = errno;
-	for (int i = 0; i < 2; i++) {
-		if (out[i] >= 0)
-			close(out[i]);
-		if (ep[i] >= 0)
-			close(ep[i]);
-	}
-	if (devnull >= 0)
-		close(devnull);
-	return -1;
-}
-
-/* Waits up to ns for pid to end. Returns true once it is reaped. */
-static bool wait_bounded(pid_t pid, int64_t ns, int *status)
-{
-	int64_t deadline = mono_now_ns() + ns;
-	int st = 0;
-
-	for (;;) {
-		pid_t r = waitpid(pid, &st, WNOHANG);
-
-		if (r == pid) {
-			if (status)
-				*status = st;
-			return true;
-		}
-		/* ECHILD: SIGCHLD is ignored and the kernel reaped it for us. */
-		if (r < 0 && errno != EINTR)
-			return true;
-		if (mono_now_ns() >= deadline)
-			return false;
-		sleep_ns(2 * NS_PER_MS);
-	}
-}
-
-enum { ONCE_EXITED = 0, ONCE_NOSTART = -1, ONCE_TIMEOUT = -2 };
-
 /*
  * Runs nvidia-smi to completion, collecting stdout and stderr into
  * s->once_out (the excess is dropped).  Kills it when it overruns timeout.
@@ -686,52 +536,13 @@ enum { ONCE_EXITED = 0, ONCE_NOSTART = -1, ONCE_TIMEOUT = -2 };
 static int run_once(struct smi_state *s, char *const argv[], int64_t timeout_ns, int *status,
 		    int *err)
 {
-	int64_t deadline = mono_now_ns() + timeout_ns;
-	int fd = -1;
-	pid_t pid = spawn(s->path, argv, true, &fd, err);
+	struct child_spec spec = { .path = s->path, .argv = argv, .stdin_null = true,
+				   .err = CHILD_TO_STDOUT, .own_group = true, .die_with_parent = true };
+	int r = child_run(&spec, timeout_ns, s->once_out, ONESHOT_OUT_MAX, &s->once_len, status, err);
 
-	s->once_len = 0;
-	s->once_out[0] = '\0';
-	if (pid < 0)
-		return ONCE_NOSTART;
-	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		int64_t left = deadline - mono_now_ns();
-		char chunk[4096];
-		ssize_t r;
-
-		if (left <= 0) {
-			close(fd);
-			kill(pid, SIGKILL);
-			if (!wait_bounded(pid, NS_PER_SEC, NULL))
-				log_warn("nvidia-smi (pid %d) ignores SIGKILL; it is probably stuck in the driver",
-					 (int)pid);
-			return ONCE_TIMEOUT;
-		}
-		if (poll(&pfd, 1, (int)((left + NS_PER_MS - 1) / NS_PER_MS)) < 0 && errno != EINTR)
-			sleep_ns(NS_PER_MS);
-		r = read(fd, chunk, sizeof chunk);
-		if (r < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (r <= 0)
-			break;
-		if (s->once_len < ONESHOT_OUT_MAX - 1) {
-			size_t k = min64((int64_t)r, (int64_t)(ONESHOT_OUT_MAX - 1 - s->once_len));
-
-			memcpy(s->once_out + s->once_len, chunk, k);
-			s->once_len += k;
-			s->once_out[s->once_len] = '\0';
-		}
-	}
-	close(fd);
-	/* Output is closed; the exit itself follows at once, or we stop waiting. */
-	if (!wait_bounded(pid, min64(max64(deadline - mono_now_ns(), 0), NS_PER_SEC) + NS_PER_SEC,
-			  status)) {
-		kill(pid, SIGKILL);
-		wait_bounded(pid, NS_PER_SEC, status);
-		return ONCE_TIMEOUT;
-	}
-	return ONCE_EXITED;
+	if (r == CHILD_TIMEOUT)
+		log_debug("nvidia-smi ran past %lld s and was killed", (long long)(timeout_ns / NS_PER_SEC));
+	return r;
 }
 
 /* The first line of the one-shot output, for messages. */
@@ -919,11 +730,11 @@ static int probe(struct smi_state *s, char *why, size_t whylen)
 	int status = 0, err = 0;
 	int r = run_once(s, argv, PROBE_TIMEOUT_NS, &status, &err);
 
-	if (r == ONCE_NOSTART) {
+	if (r == CHILD_NOSTART) {
 		str_fmt(why, whylen, "cannot run %s: %s", s->path, strerror(err));
 		return GPU_OPEN_UNAVAILABLE;
 	}
-	if (r == ONCE_TIMEOUT) {
+	if (r == CHILD_TIMEOUT) {
 		str_fmt(why, whylen,
 			"%s did not answer within %lld s; enable persistence mode (nvidia-persistenced) if the gpus are slow to wake",
 			s->path, PROBE_TIMEOUT_NS / NS_PER_SEC);
@@ -936,7 +747,7 @@ static int probe(struct smi_state *s, char *why, size_t whylen)
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		char st[32];
 
-		describe_status(status, st, sizeof st);
+		child_describe_status(status, st, sizeof st);
 		str_fmt(why, whylen, "%s failed (%s): %s", s->path, st,
 			first_line(s->once_out, line, sizeof line));
 		return GPU_OPEN_UNAVAILABLE;
@@ -982,11 +793,11 @@ static int choose_fields(struct smi_state *s, char *why, size_t whylen)
 			return GPU_OPEN_UNAVAILABLE;
 		}
 		r = run_once(s, argv, PROBE_TIMEOUT_NS, &status, &err);
-		if (r == ONCE_NOSTART) {
+		if (r == CHILD_NOSTART) {
 			str_fmt(why, whylen, "cannot run %s: %s", s->path, strerror(err));
 			return GPU_OPEN_UNAVAILABLE;
 		}
-		if (r == ONCE_TIMEOUT) {
+		if (r == CHILD_TIMEOUT) {
 			str_fmt(why, whylen, "%s did not answer the field query within %lld s",
 				s->path, PROBE_TIMEOUT_NS / NS_PER_SEC);
 			return GPU_OPEN_UNAVAILABLE;
@@ -1011,7 +822,7 @@ static int choose_fields(struct smi_state *s, char *why, size_t whylen)
 		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 			char st[32];
 
-			describe_status(status, st, sizeof st);
+			child_describe_status(status, st, sizeof st);
 			str_fmt(why, whylen, "%s refused the field query (%s): %s", s->path, st,
 				first_line(s->once_out, line, sizeof line));
 			return GPU_OPEN_UNAVAILABLE;
@@ -1028,16 +839,16 @@ static int choose_fields(struct smi_state *s, char *why, size_t whylen)
 	return GPU_OPEN_UNAVAILABLE;
 }
 
-static void bury(struct smi_state *s, pid_t pid)
+static void bury(struct smi_state *s, const struct child *c)
 {
 	for (int i = 0; i < MAX_ZOMBIES; i++)
-		if (s->zombies[i] == 0) {
-			s->zombies[i] = pid;
+		if (s->zombies[i].pid == 0) {
+			s->zombies[i] = *c;
 			return;
 		}
 	/* Every slot holds a child stuck in the driver; this one joins them unwatched. */
 	log_warn("nvidia-smi (pid %d) is stuck and cannot be reaped; check the driver (dmesg)",
-		 (int)pid);
+		 (int)c->pid);
 }
 
 static int zombie_slots_free(struct smi_state *s)
@@ -1045,9 +856,8 @@ static int zombie_slots_free(struct smi_state *s)
 	int n = 0;
 
 	for (int i = 0; i < MAX_ZOMBIES; i++) {
-		if (s->zombies[i] > 0 && wait_bounded(s->zombies[i], 0, NULL))
-			s->zombies[i] = 0;
-		n += s->zombies[i] == 0;
+		child_wait(&s->zombies[i], 0, NULL);
+		n += s->zombies[i].pid == 0;
 	}
 	return n;
 }
@@ -1064,21 +874,20 @@ static void child_down(struct smi_state *s, int64_t now, const char *what, bool 
 	int status = -1; /* stays -1 when someone else reaped it */
 	bool reaped;
 
-	close(s->fd);
-	s->fd = -1;
+	child_close(&s->loop);
 	if (kill_it)
-		kill(s->pid, SIGKILL);
+		kill(s->loop.pid, SIGKILL);
 	/* It closed its output, so its exit follows within moments. */
-	reaped = wait_bounded(s->pid, 10 * NS_PER_MS, &status);
+	reaped = child_wait(&s->loop, 10 * NS_PER_MS, &status);
 	if (!reaped) {
-		kill(s->pid, SIGKILL);
-		reaped = wait_bounded(s->pid, 0, &status);
+		kill(s->loop.pid, SIGKILL);
+		reaped = child_wait(&s->loop, 0, &status);
 	}
 	if (reaped && status != -1)
-		describe_status(status, st, sizeof st);
+		child_describe_status(status, st, sizeof st);
 	if (!reaped)
-		bury(s, s->pid);
-	s->pid = 0;
+		bury(s, &s->loop);
+	s->loop.pid = 0;
 	if (now - s->started_ns >= HEALTHY_RUN_NS)
 		s->backoff_ns = BACKOFF_MIN_NS;
 	log_warn("nvidia-smi %s%s%s%s; restarting it in %lld s", what, st[0] ? " (" : "", st,
@@ -1088,22 +897,21 @@ static void child_down(struct smi_state *s, int64_t now, const char *what, bool 
 
 static int start_loop(struct smi_state *s, int64_t now)
 {
-	int err = 0, fd = -1;
-	pid_t pid;
+	struct child_spec spec = { .path = s->path, .argv = s->argv, .stdin_null = true, .out = CHILD_PIPE,
+				   .err = CHILD_NULL, .own_group = true, .die_with_parent = true };
+	int r;
 
 	if (zombie_slots_free(s) == 0) {
 		schedule_restart(s, now);
 		return -1;
 	}
-	pid = spawn(s->path, s->argv, false, &fd, &err);
-	if (pid < 0) {
-		log_warn("cannot start %s: %s; retrying in %lld s", s->path, strerror(err),
+	r = child_start(&s->loop, &spec);
+	if (r < 0) {
+		log_warn("cannot start %s: %s; retrying in %lld s", s->path, strerror(-r),
 			 (long long)(s->backoff_ns / NS_PER_SEC));
 		schedule_restart(s, now);
 		return -1;
 	}
-	s->pid = pid;
-	s->fd = fd;
 	s->started_ns = now;
 	s->last_byte_ns = now;
 	s->first_wait = true;
@@ -1121,8 +929,8 @@ static void drain(struct smi_state *s, int64_t now)
 
 	s->now_ns = now;
 	/* Bounded so a child flooding the pipe cannot hold sample() forever. */
-	for (int i = 0; i < 64 && s->fd >= 0; i++) {
-		ssize_t r = read(s->fd, chunk, sizeof chunk);
+	for (int i = 0; i < 64 && s->loop.out_fd >= 0; i++) {
+		ssize_t r = read(s->loop.out_fd, chunk, sizeof chunk);
 
 		if (r > 0) {
 			s->last_byte_ns = now;
@@ -1154,8 +962,8 @@ static void first_round_wait(struct smi_state *s)
 	int64_t deadline = mono_now_ns() + s->first_wait_ns;
 
 	s->first_wait = false;
-	while (s->fd >= 0 && !all_seen(s)) {
-		struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
+	while (s->loop.out_fd >= 0 && !all_seen(s)) {
+		struct pollfd pfd = { .fd = s->loop.out_fd, .events = POLLIN };
 		int64_t now = mono_now_ns();
 
 		if (now >= deadline)
@@ -1168,7 +976,7 @@ static void first_round_wait(struct smi_state *s)
 
 static void fill(struct smi_state *s, struct snapshot *snap, int64_t now)
 {
-	bool up = s->fd >= 0, ok = up;
+	bool up = s->loop.out_fd >= 0, ok = up;
 
 	snap->backend = gpu_smi_backend.name;
 	snap->n_gpus = s->n;
@@ -1205,27 +1013,16 @@ static void smi_sample(void *state, struct snapshot *snap)
 	struct smi_state *s = state;
 	int64_t t0 = mono_now_ns();
 
-	if (s->fd >= 0)
+	if (s->loop.out_fd >= 0)
 		drain(s, t0);
-	if (s->fd >= 0 && t0 - s->last_byte_ns > s->hang_ns)
+	if (s->loop.out_fd >= 0 && t0 - s->last_byte_ns > s->hang_ns)
 		child_down(s, t0, "printed nothing for too long and was killed", true);
-	if (s->fd < 0 && t0 >= s->restart_at_ns)
+	if (s->loop.out_fd < 0 && t0 >= s->restart_at_ns)
 		start_loop(s, t0);
-	if (s->fd >= 0 && s->first_wait)
+	if (s->loop.out_fd >= 0 && s->first_wait)
 		first_round_wait(s);
 	fill(s, snap, mono_now_ns());
 	snap->gpu_src.duration_ns = mono_now_ns() - t0;
-}
-
-static void stop_child(pid_t pid)
-{
-	kill(pid, SIGTERM);
-	if (wait_bounded(pid, NS_PER_SEC, NULL))
-		return;
-	kill(pid, SIGKILL);
-	if (!wait_bounded(pid, NS_PER_SEC, NULL))
-		log_warn("nvidia-smi (pid %d) ignores SIGKILL; it is probably stuck in the driver",
-			 (int)pid);
 }
 
 static void smi_close(void *state)
@@ -1234,13 +1031,13 @@ static void smi_close(void *state)
 
 	if (!s)
 		return;
-	if (s->fd >= 0)
-		close(s->fd);
-	if (s->pid > 0)
-		stop_child(s->pid);
+	child_close(&s->loop);
+	if (!child_stop(&s->loop, NS_PER_SEC))
+		log_warn("nvidia-smi (pid %d) ignores SIGKILL; it is probably stuck in the driver",
+			 (int)s->loop.pid);
 	for (int i = 0; i < MAX_ZOMBIES; i++)
-		if (s->zombies[i] > 0 && !wait_bounded(s->zombies[i], 100 * NS_PER_MS, NULL))
-			kill(s->zombies[i], SIGKILL);
+		if (!child_wait(&s->zombies[i], 100 * NS_PER_MS, NULL))
+			kill(s->zombies[i].pid, SIGKILL);
 	free(s->once_out);
 	free(s);
 }
@@ -1257,7 +1054,7 @@ static int smi_open(void **state, const struct gpu_options *opt, char *why, size
 		str_copy(why, "out of memory", whylen);
 		return GPU_OPEN_UNAVAILABLE;
 	}
-	s->fd = -1;
+	s->loop.out_fd = -1;
 	r = resolve_binary(s, opt, why, whylen);
 	if (r != GPU_OPEN_OK)
 		goto fail;

@@ -2,7 +2,7 @@
  * hook.h - the agent's --on-start / --on-stop commands.
  *
  * A command line is split into words (spaces; single and double quotes
- * group) and run directly, without a shell, so no value from the
+ * group) and run directly (child.h), without a shell, so no value from the
  * configuration is ever interpreted by one.  The event is in the child's
  * environment (GPUTEL_EVENT, GPUTEL_EVENT_TIME, GPUTEL_UTIL_PERCENT,
  * GPUTEL_CSV).  Running a hook never blocks sampling: it is spawned and
@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "child.h"
 
 #define HOOK_TIMEOUT_NS (30 * 1000000000LL)
 #define HOOK_MAX_RUNNING 4
@@ -29,7 +31,7 @@ struct hook_event {
 
 struct hooks {
 	struct {
-		pid_t pid;            /* 0: free slot */
+		struct child c;       /* c.pid 0: free slot */
 		int64_t started_ns;
 		int signalled;        /* 0, SIGTERM or SIGKILL sent */
 		char name[64];

@@ -3,7 +3,7 @@
 #   make                       build/gputel, the simulated driver, the fake nvidia-smi
 #   make check                 every test; ends with "N passed, N failed"
 #   make check SANITIZE=address,undefined
-#   make demo                  collect from simulated GPUs for a few seconds
+#   make demo                  the agent on simulated GPUs through a load spike (18 s)
 #   make fuzz                  build the libFuzzer harnesses (clang)
 #   make bench                 the benchmarks in bench/ (figures: docs/benchmarks.md)
 #   make install               PREFIX=/usr/local DESTDIR= (see docs/operations.md)
@@ -15,7 +15,7 @@ BUILD ?= build
 SANITIZE ?=
 OPT ?= -O2
 
-WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+WARN := -Wall -Wextra -Wpedantic -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wvla -Wformat=2 -Wno-format-nonliteral -Wpointer-arith -Wundef
 CPPFLAGS += -D_GNU_SOURCE -Isrc -Iinclude
 CFLAGS ?= $(OPT) -g

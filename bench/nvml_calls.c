@@ -31,7 +31,8 @@ static int cmp(const void *a, const void *b)
 
 static void *lib;
 
-#define FN(ret, name, args) ret(*name##_p) args = (ret(*) args)dlsym(lib, #name)
+/* dlsym's result into a function pointer the POSIX way (ISO C has no cast for it). */
+#define FN(ret, name, args) ret(*name##_p) args; *(void **)&name##_p = dlsym(lib, #name)
 
 int main(int argc, char **argv)
 {

@@ -42,13 +42,16 @@ int main(int argc, char **argv)
 
 	if (!lib || !t)
 		return 1;
-	nvmlReturn_t (*init)(void) = (nvmlReturn_t(*)(void))dlsym(lib, "nvmlInit_v2");
-	nvmlReturn_t (*handle)(unsigned int, nvmlDevice_t *) =
-		(nvmlReturn_t(*)(unsigned int, nvmlDevice_t *))dlsym(lib, "nvmlDeviceGetHandleByIndex_v2");
-	nvmlReturn_t (*fv)(nvmlDevice_t, int, field_value *) =
-		(nvmlReturn_t(*)(nvmlDevice_t, int, field_value *))dlsym(lib, "nvmlDeviceGetFieldValues");
-	nvmlReturn_t (*energy)(nvmlDevice_t, unsigned long long *) =
-		(nvmlReturn_t(*)(nvmlDevice_t, unsigned long long *))dlsym(lib, "nvmlDeviceGetTotalEnergyConsumption");
+	/* dlsym's results into function pointers the POSIX way (ISO C has no cast for it). */
+	nvmlReturn_t (*init)(void);
+	nvmlReturn_t (*handle)(unsigned int, nvmlDevice_t *);
+	nvmlReturn_t (*fv)(nvmlDevice_t, int, field_value *);
+	nvmlReturn_t (*energy)(nvmlDevice_t, unsigned long long *);
+
+	*(void **)&init = dlsym(lib, "nvmlInit_v2");
+	*(void **)&handle = dlsym(lib, "nvmlDeviceGetHandleByIndex_v2");
+	*(void **)&fv = dlsym(lib, "nvmlDeviceGetFieldValues");
+	*(void **)&energy = dlsym(lib, "nvmlDeviceGetTotalEnergyConsumption");
 	if (!init || init() != 0 || handle(0, &d) != 0 || !fv)
 		return 1;
 	static const unsigned int ids[] = { 83, 191, 185, 186 };

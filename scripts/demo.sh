@@ -2,7 +2,8 @@
 # make demo: the agent on 4 simulated GPUs with a load spike (busy from
 # 3 s to 11 s, sim/scenarios/spike.scn) and the Intel host fixture's
 # sensors.  Telemetry switches on after 5 s of load and off after 5 s of
-# idle; the exporter answers throughout on a loopback port.
+# idle, and the period's CSV begins at the load's first busy tick (the
+# pre-roll); the exporter answers throughout on a loopback port.
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -35,7 +36,14 @@ wait $agent
 trap - EXIT
 csv=$(ls "$out"/gpu_telemetry_*.csv)
 echo
-echo "demo: the active period's CSV is $csv ($(($(wc -l <"$csv") - 1)) rows); GPU 0's rows, a few columns:"
+first=$(awk -F, 'NR == 2 { print $1 }' "$csv")
+echo "demo: the active period's CSV is $csv ($(($(wc -l <"$csv") - 1)) rows)."
+echo "demo: telemetry turned on after 5 s of load, yet the file begins at $first,"
+at=$(python3 -c '
+import sys, datetime as dt
+t = dt.datetime.strptime(sys.argv[1], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc).timestamp()
+print("%.1f" % (t - float(sys.argv[2])))' "$first" "$GPUTEL_SIM_EPOCH")
+echo "demo: $at s into the scenario: the load's first busy tick. GPU 0's rows, a few columns:"
 awk -F, -v OFS=, 'NR == 1 || $16 == 0 { print $1, $2, $3, $4, $6, $9, $15, $16, $20 }' "$csv" | head -n 8
 echo "..."
 echo "demo: every column is described in docs/csv.md, every metric in docs/metrics.md;"

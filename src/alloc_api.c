@@ -144,12 +144,19 @@ static int batch_add(struct alloc_api *api, const char *id)
 	return 0;
 }
 
-/* The snapshot a begin or an end is measured on: fresh when the agent can take one. */
-static const struct snapshot *sample_now(struct alloc_api *api)
+/*
+ * The snapshot a begin or an end is measured on.  The first time round the
+ * request waits (defer) for a fresh one, which the agent asks of the
+ * sampler; when the driver is not answering, it is measured on the latest
+ * tick at once.  NULL: nothing has been sampled yet.
+ */
+static const struct snapshot *measure_on(struct alloc_api *api, struct control_reply *r)
 {
-	const struct snapshot *s = api->host.sample_now ? api->host.sample_now(api->host.ctx) : NULL;
-
-	return s ? s : api->snap;
+	if (!r->resumed && api->host.want_fresh && api->host.want_fresh(api->host.ctx)) {
+		r->defer = true;
+		return NULL;
+	}
+	return r->resumed && api->fresh ? api->fresh : api->snap;
 }
 
 /* Ends a and logs, records and announces it. */
@@ -167,6 +174,13 @@ static void finish(struct alloc_api *api, const char *id, int64_t now, const cha
 		 (unsigned long long)done->use.xids);
 }
 
+static unsigned int begin_error(int rc)
+{
+	if (rc == -EINVAL)
+		return MHD_HTTP_BAD_REQUEST;
+	return rc == -EEXIST ? MHD_HTTP_CONFLICT : MHD_HTTP_SERVICE_UNAVAILABLE;
+}
+
 static void do_begin(struct alloc_api *api, const char *body, size_t len, struct control_reply *r)
 {
 	struct alloc_request req;
@@ -175,23 +189,27 @@ static void do_begin(struct alloc_api *api, const char *body, size_t len, struct
 	char err[512];
 	int rc;
 
-	if (alloc_request_parse(body, len, &req, err, sizeof err) != 0)
-		return control_error(r, MHD_HTTP_BAD_REQUEST, err);
+	if (alloc_request_parse(body, len, &req, err, sizeof err) != 0) {
+		control_error(r, MHD_HTTP_BAD_REQUEST, err);
+		return;
+	}
 	if (alloc_find(&api->table, req.id)) {
 		str_fmt(err, sizeof err, "id: \"%s\" is already allocated; end it first or pick another id", req.id);
-		alloc_request_release(&req);
-		return control_error(r, MHD_HTTP_CONFLICT, err);
+		control_error(r, MHD_HTTP_CONFLICT, err);
+		goto out;
 	}
-	snap = sample_now(api);
+	snap = measure_on(api, r);
+	if (r->defer)
+		goto out;
 	if (!snap) {
-		alloc_request_release(&req);
-		return control_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "no sample yet; try again in a second");
+		control_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "no sample yet; try again in a second");
+		goto out;
 	}
 	rc = alloc_begin(&api->table, &req, snap, timespec_to_ns(&snap->wall), &a, err, sizeof err);
-	alloc_request_release(&req);
-	if (rc != 0)
-		return control_error(r, rc == -EINVAL ? MHD_HTTP_BAD_REQUEST :
-				rc == -EEXIST ? MHD_HTTP_CONFLICT : MHD_HTTP_SERVICE_UNAVAILABLE, err);
+	if (rc != 0) {
+		control_error(r, begin_error(rc), err);
+		goto out;
+	}
 	/* Its baseline (and one more step for the others) from the same instant. */
 	alloc_account(&api->table, snap);
 	a = alloc_find(&api->table, req.id);
@@ -200,47 +218,61 @@ static void do_begin(struct alloc_api *api, const char *body, size_t len, struct
 
 		alloc_end(&api->table, a->id, 0, "", &gone);
 		alloc_release(&gone);
-		return control_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+		control_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+		goto out;
 	}
 	log_info("alloc: %s begun by %s on %u gpu%s%s", a->id, a->owner[0] ? a->owner : "(no owner)",
 		 a->n_gpus, a->n_gpus == 1 ? "" : "s", a->ttl_ns ? " with a TTL" : "");
 	alloc_event(api, "allocation_begun", a);
 	reply_alloc(r, MHD_HTTP_CREATED, a);
 	r->commit = true;
+out:
+	alloc_request_release(&req);
+}
+
+/* A PUT .../renew body: empty, or {"ttl_seconds": N}.  Returns 0 with *ttl_ns set (0: keep), or -1. */
+static int parse_renew(const char *body, size_t len, int64_t *ttl_ns)
+{
+	cJSON *root;
+	const cJSON *v;
+	bool ok;
+
+	*ttl_ns = 0;
+	if (len == 0)
+		return 0;
+	root = cJSON_ParseWithLength(body, len);
+	v = root ? cJSON_GetObjectItemCaseSensitive(root, "ttl_seconds") : NULL;
+	ok = cJSON_IsObject(root) && (!root->child || (v && root->child == v && !v->next));
+	if (ok && v) {
+		ok = cJSON_IsNumber(v) && v->valuedouble > 0 && v->valuedouble <= (double)ALLOC_TTL_MAX_S;
+		*ttl_ns = ok ? (int64_t)(v->valuedouble * 1e9) : 0;
+	}
+	cJSON_Delete(root);
+	return ok ? 0 : -1;
 }
 
 static void do_renew(struct alloc_api *api, const char *id, const char *body, size_t len,
 		     struct control_reply *r)
 {
-	int64_t ttl_ns = 0;
+	int64_t ttl_ns;
 	char msg[256];
 	int rc;
 
-	if (len > 0) {
-		cJSON *root = cJSON_ParseWithLength(body, len);
-		const cJSON *v = root ? cJSON_GetObjectItemCaseSensitive(root, "ttl_seconds") : NULL;
-		bool ok = cJSON_IsObject(root) && (!root->child || (v && root->child == v && !v->next));
-
-		if (ok && v) {
-			ok = cJSON_IsNumber(v) && v->valuedouble > 0 && v->valuedouble <= (double)ALLOC_TTL_MAX_S;
-			ttl_ns = ok ? (int64_t)(v->valuedouble * 1e9) : 0;
-		}
-		cJSON_Delete(root);
-		if (!ok)
-			return control_error(r, MHD_HTTP_BAD_REQUEST, "the body must be empty or {\"ttl_seconds\": N} "
-				     "with N above 0");
+	if (parse_renew(body, len, &ttl_ns) != 0) {
+		control_error(r, MHD_HTTP_BAD_REQUEST, "the body must be empty or {\"ttl_seconds\": N} with N above 0");
+		return;
 	}
 	rc = alloc_renew(&api->table, id, ttl_ns, wall_now_ns());
 	if (rc == -ENOENT) {
 		str_fmt(msg, sizeof msg, "no allocation \"%s\"; see GET /v1/allocations", id);
-		return control_error(r, MHD_HTTP_NOT_FOUND, msg);
-	}
-	if (rc != 0) {
+		control_error(r, MHD_HTTP_NOT_FOUND, msg);
+	} else if (rc != 0) {
 		str_fmt(msg, sizeof msg, "allocation \"%s\" has no TTL to renew; give {\"ttl_seconds\": N}", id);
-		return control_error(r, MHD_HTTP_CONFLICT, msg);
+		control_error(r, MHD_HTTP_CONFLICT, msg);
+	} else {
+		reply_alloc(r, MHD_HTTP_OK, alloc_find(&api->table, id));
+		r->commit = true;
 	}
-	reply_alloc(r, MHD_HTTP_OK, alloc_find(&api->table, id));
-	r->commit = true;
 }
 
 static void do_end(struct alloc_api *api, const char *id, struct control_reply *r)
@@ -251,10 +283,13 @@ static void do_end(struct alloc_api *api, const char *id, struct control_reply *
 
 	if (!alloc_find(&api->table, id)) {
 		str_fmt(msg, sizeof msg, "no allocation \"%s\"; see GET /v1/allocations", id);
-		return control_error(r, MHD_HTTP_NOT_FOUND, msg);
+		control_error(r, MHD_HTTP_NOT_FOUND, msg);
+		return;
 	}
+	snap = measure_on(api, r);
+	if (r->defer)
+		return;
 	/* The last stretch up to this instant counts. */
-	snap = sample_now(api);
 	if (snap)
 		alloc_account(&api->table, snap);
 	finish(api, id, snap ? timespec_to_ns(&snap->wall) : wall_now_ns(), "released", "allocation_ended",
@@ -286,18 +321,11 @@ static void do_list(struct alloc_api *api, struct control_reply *r)
 
 static void do_status(struct alloc_api *api, struct control_reply *r)
 {
-	size_t cap = 4096 + (api->snap ? api->snap->n_gpus * 256 : 0);
+	size_t cap = 2048;
 	struct outbuf o = { malloc(cap), 0, cap, false };
 
-	if (o.p) {
-		ob_puts(&o, "{\"version\": \"" GPUTEL_VERSION "\", \"allocations\": ");
-		ob_put_u64(&o, api->table.n);
-		if (api->host.status) {
-			ob_puts(&o, ", ");
-			api->host.status(api->host.ctx, &o);
-		}
-		ob_puts(&o, "}");
-	}
+	if (o.p && api->host.status)
+		api->host.status(api->host.ctx, &o);
 	set_reply(r, MHD_HTTP_OK, &o);
 }
 
@@ -310,6 +338,39 @@ static void method_not_allowed(struct control_reply *r, const char *allow)
 	r->allow = allow;
 }
 
+/* GET, or DELETE, or PUT .../renew on /v1/allocations/{id}. */
+static void route_one(struct alloc_api *api, const char *method, const char *rest, const char *body,
+		      size_t len, struct control_reply *r)
+{
+	const char *slash = strchr(rest, '/');
+	size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+	char id[ALLOC_ID_MAX + 1];
+	const struct alloc *a;
+	char msg[160];
+
+	if (n == 0 || n > ALLOC_ID_MAX || (slash && strcmp(slash, "/renew") != 0)) {
+		control_error(r, MHD_HTTP_NOT_FOUND, "no such path; see docs/control-api.md");
+		return;
+	}
+	memcpy(id, rest, n);
+	id[n] = '\0';
+	if (slash) {
+		if (strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0)
+			do_renew(api, id, body, len, r);
+		else
+			method_not_allowed(r, "PUT");
+	} else if (strcmp(method, "DELETE") == 0) {
+		do_end(api, id, r);
+	} else if (strcmp(method, "GET") != 0) {
+		method_not_allowed(r, "GET, DELETE");
+	} else if ((a = alloc_find(&api->table, id)) != NULL) {
+		reply_alloc(r, MHD_HTTP_OK, a);
+	} else {
+		str_fmt(msg, sizeof msg, "no allocation \"%.64s\"; see GET /v1/allocations", id);
+		control_error(r, MHD_HTTP_NOT_FOUND, msg);
+	}
+}
+
 static void handle(void *ctx, const char *method, const char *path, const char *body, size_t len,
 		   struct control_reply *r)
 {
@@ -319,42 +380,21 @@ static void handle(void *ctx, const char *method, const char *path, const char *
 
 	if (strcmp(path, "/v1/allocations") == 0) {
 		if (get)
-			return do_list(api, r);
-		if (strcmp(method, "POST") == 0)
-			return do_begin(api, body, len, r);
-		return method_not_allowed(r, "GET, POST");
+			do_list(api, r);
+		else if (strcmp(method, "POST") == 0)
+			do_begin(api, body, len, r);
+		else
+			method_not_allowed(r, "GET, POST");
+	} else if (strncmp(path, prefix, sizeof prefix - 1) == 0) {
+		route_one(api, method, path + sizeof prefix - 1, body, len, r);
+	} else if (strcmp(path, "/v1/status") == 0) {
+		if (get)
+			do_status(api, r);
+		else
+			method_not_allowed(r, "GET");
+	} else {
+		control_error(r, MHD_HTTP_NOT_FOUND, "no such path; try /v1/allocations, /v1/status or /v1/events");
 	}
-	if (strncmp(path, prefix, sizeof prefix - 1) == 0) {
-		char id[ALLOC_ID_MAX + 1];
-		const char *rest = path + sizeof prefix - 1;
-		const char *slash = strchr(rest, '/');
-		size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
-		const struct alloc *a;
-		char msg[160];
-
-		if (n == 0 || n > ALLOC_ID_MAX || (slash && strcmp(slash, "/renew") != 0))
-			return control_error(r, MHD_HTTP_NOT_FOUND, "no such path; see docs/control-api.md");
-		memcpy(id, rest, n);
-		id[n] = '\0';
-		if (slash) {
-			if (strcmp(method, "PUT") != 0 && strcmp(method, "POST") != 0)
-				return method_not_allowed(r, "PUT");
-			return do_renew(api, id, body, len, r);
-		}
-		if (strcmp(method, "DELETE") == 0)
-			return do_end(api, id, r);
-		if (!get)
-			return method_not_allowed(r, "GET, DELETE");
-		a = alloc_find(&api->table, id);
-		if (!a) {
-			str_fmt(msg, sizeof msg, "no allocation \"%.64s\"; see GET /v1/allocations", id);
-			return control_error(r, MHD_HTTP_NOT_FOUND, msg);
-		}
-		return reply_alloc(r, MHD_HTTP_OK, a);
-	}
-	if (strcmp(path, "/v1/status") == 0)
-		return get ? do_status(api, r) : method_not_allowed(r, "GET");
-	control_error(r, MHD_HTTP_NOT_FOUND, "no such path; try /v1/allocations, /v1/status or /v1/events");
 }
 
 static int save(struct alloc_api *api, char *err, size_t errlen)

@@ -10,8 +10,11 @@
  *   GET    /v1/status                   the agent   200
  *
  * Every error is a 4xx with {"error": "..."} naming the problem; nothing
- * changes.  Begins, renewals and ends are saved to the state file before
- * they are answered; a begin whose save fails is undone and answered 500.
+ * changes.  A begin or an end is measured on a fresh sample, which the
+ * request waits for (never longer than the sampler's budget) without
+ * holding up the loop.  Begins, renewals and ends are saved to the state
+ * file before they are answered; a begin whose save fails is undone and
+ * answered 500.
  * An ended allocation (released or reaped) is appended as one line to the
  * ledger (allocations.jsonl in the log directory) and emitted as an event.
  *
@@ -35,9 +38,15 @@
 
 /* What the agent provides. */
 struct alloc_api_host {
-	/* A fresh, full snapshot now (begin and end are measured at their instant). */
-	const struct snapshot *(*sample_now)(void *ctx);
-	/* Appends the agent's own fields to GET /v1/status ("\"key\": value, ..."). */
+	/*
+	 * Asks for a fresh, full sample (begin and end are measured at their
+	 * instant): true when one will come, and the request is then deferred
+	 * until it does (alloc_api.fresh, control_resume_deferred); false
+	 * when none can be had (the driver is not answering): the latest tick
+	 * is used.  NULL: always the latest tick.
+	 */
+	bool (*want_fresh)(void *ctx);
+	/* Writes the GET /v1/status document (status.h). */
 	void (*status)(void *ctx, struct outbuf *o);
 	void *ctx;
 };
@@ -48,7 +57,8 @@ struct alloc_api {
 	char ledger_path[ALLOC_API_PATH_MAX];
 	struct control *control;        /* events go there; may be NULL */
 	struct alloc_api_host host;
-	const struct snapshot *snap;    /* the latest, for GPU names and /v1/status */
+	const struct snapshot *snap;    /* the latest tick, for GPU names and /v1/status */
+	const struct snapshot *fresh;   /* while deferred requests run again: their sample, or NULL */
 	uint64_t saved_changes;         /* table.changes at the last save */
 	int64_t saved_mono_ns;          /* when the accounting was last saved */
 	/* Begun since the last commit: undone if that commit fails. */

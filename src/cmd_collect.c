@@ -1,9 +1,10 @@
 /*
  * cmd_collect.c - `gputel collect`: the per-tick CSV collector.
  *
- * Runs the shared loop (loop.c): SIGTERM and SIGINT stop after the current
- * tick (its rows are already on disk); SIGHUP and SIGUSR1 reopen the CSV
- * file for logrotate.
+ * Runs the shared loop (loop.c) into one sink, the CSV (sink_csv.c), with
+ * telemetry on from the first tick to the last: SIGTERM and SIGINT stop
+ * after the current tick (its rows are already on disk); SIGHUP and
+ * SIGUSR1 reopen the CSV file for logrotate.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,10 +15,11 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "config.h"
 #include "log.h"
 #include "loop.h"
+#include "pipeline.h"
 #include "sampler.h"
-#include "sink_csv.h"
 #include "util.h"
 
 #define DEFAULT_OUT_DIR "/var/log/justnews-perf"
@@ -95,20 +97,6 @@ static int parse_args(int argc, char **argv, struct collect_args *a)
 	return 0;
 }
 
-/* Refuses an out-dir we cannot use before any GPU is touched. */
-static int check_out_dir(const char *dir)
-{
-	struct stat st;
-
-	if (stat(dir, &st) != 0)
-		return usage_error("collect", "out-dir %s does not exist; create it (e.g. install -d %s) or pass --out-dir DIR", dir, dir);
-	if (!S_ISDIR(st.st_mode))
-		return usage_error("collect", "out-dir %s is not a directory; pass --out-dir DIR", dir);
-	if (access(dir, W_OK | X_OK) != 0)
-		return usage_error("collect", "out-dir %s is not writable by this user; fix its owner/mode or pass another --out-dir", dir);
-	return 0;
-}
-
 /*
  * Peak resident memory of this program in KiB, from VmHWM.  getrusage's
  * ru_maxrss would also count the pages of the parent we were forked from
@@ -130,13 +118,13 @@ static long peak_rss_kib(void)
  * were, and what they cost (CPU per tick after the first, which carries the
  * start-up; bench/ reads these figures).
  */
-static void summarise(const struct sampler *s, const struct csv_sink *c, int64_t loop_cpu_ns)
+static void summarise(const struct sampler *s, const struct run_state *st, int64_t loop_cpu_ns)
 {
 	uint64_t loop_ticks = s->stats.ticks > 1 ? s->stats.ticks - 1 : 0;
 
 	log_info("collect: stopped after %llu ticks (%llu skipped); %llu rows in %s, %llu dropped; tick lateness p50 %lld us, p99 %lld us, max %lld us; cpu per tick %.1f us, peak rss %ld KiB",
 		 (unsigned long long)s->stats.ticks, (unsigned long long)s->stats.missed,
-		 (unsigned long long)c->rows_written, c->path, (unsigned long long)c->rows_dropped,
+		 (unsigned long long)st->csv_rows_written, st->csv_path, (unsigned long long)st->csv_rows_dropped,
 		 (long long)sampler_late_percentile_ns(&s->stats, 50) / 1000,
 		 (long long)sampler_late_percentile_ns(&s->stats, 99) / 1000,
 		 (long long)s->stats.late_max_ns / 1000,
@@ -144,27 +132,13 @@ static void summarise(const struct sampler *s, const struct csv_sink *c, int64_t
 		 peak_rss_kib());
 }
 
-static void collect_tick(void *ctx, const struct snapshot *snap)
-{
-	csv_write(ctx, snap);
-}
-
-static void collect_reopen(void *ctx, int signo)
-{
-	struct csv_sink *csv = ctx;
-
-	log_info("collect: reopening %s (signal %d)", csv->path, signo);
-	csv_reopen(csv);
-}
-
 int cmd_collect(int argc, char **argv)
 {
 	static struct sampler sampler;   /* large (histogram): keep it off the stack */
-	static struct snapshot snap;
+	static struct config cfg;
+	static struct pipeline p;
 	struct collect_args a;
 	struct gpu_options opt = { 0 };
-	struct csv_sink csv;
-	struct loop_hooks hooks = { .tick = collect_tick, .reopen = collect_reopen, .ctx = &csv };
 	char err[1024];
 	int r, sfd, rc;
 	uint64_t last_tick = 0;
@@ -173,8 +147,12 @@ int cmd_collect(int argc, char **argv)
 	r = parse_args(argc, argv, &a);
 	if (r != 0)
 		return r < 0 ? 0 : r;
-	if ((r = check_out_dir(a.out_dir)) != 0)
-		return r;
+	/* An out-dir we cannot use is refused before any GPU is touched. */
+	if (dir_ensure(a.out_dir, 0750, "out-dir", "pass another --out-dir DIR", err, sizeof err) != 0)
+		return usage_error("collect", "%s", err);
+	config_defaults(&cfg);
+	str_copy(cfg.logdir, a.out_dir, sizeof cfg.logdir);
+	cfg.poll_interval_ns = a.interval_ns;
 	sfd = loop_signals();
 	if (sfd < 0) {
 		log_error("collect: signalfd: %s", strerror(errno));
@@ -185,24 +163,25 @@ int cmd_collect(int argc, char **argv)
 	if (r != 0) {
 		log_error("%s", err);
 		close(sfd);
-		return r == GPU_OPEN_BAD_CONFIG ? EXIT_USAGE : 1;
+		return r == -EINVAL ? EXIT_USAGE : 1;
 	}
-	r = csv_open(&csv, a.out_dir, time(NULL), err, sizeof err);
-	if (r != 0) {
+	pipeline_init(&p, "collect", &cfg, &sampler);
+	p.st.telemetry = true;
+	if (pipeline_add(&p, &sink_csv_ops, err, sizeof err) != 0) {
 		log_error("collect: %s", err);
 		sampler_close(&sampler);
 		close(sfd);
 		return EXIT_USAGE;
 	}
-	log_info("collect: writing %s every %.3gs (backend %s, %s)", csv.path,
+	log_info("collect: writing %s every %.3gs (backend %s, %s)", p.st.csv_path,
 		 (double)a.interval_ns / NS_PER_SEC, gpu_backend_name(&sampler.gpus),
 		 a.duration_ns ? "until the duration ends" : "until SIGTERM/SIGINT");
 	if (a.duration_ns)
 		last_tick = (uint64_t)((a.duration_ns + a.interval_ns - 1) / a.interval_ns);
-	rc = loop_run(&sampler, &snap, sfd, last_tick, &hooks, &loop_cpu_ns);
-	csv_close(&csv);
-	summarise(&sampler, &csv, loop_cpu_ns);
-	if (csv.rows_dropped && rc == 0)
+	rc = loop_run(&sampler, sfd, last_tick, &p, NULL, NULL, &loop_cpu_ns);
+	pipeline_close(&p);
+	summarise(&sampler, &p.st, loop_cpu_ns);
+	if (p.st.csv_rows_dropped && rc == 0)
 		rc = 1;
 	sampler_close(&sampler);
 	close(sfd);

@@ -1,9 +1,9 @@
 /*
  * cmd_exporter.c - `gputel exporter`: Prometheus metrics over HTTP.
  *
- * The shared loop (loop.c) samples every interval; each tick renders the
- * metrics and the /status JSON once and publishes them to the HTTP server
- * (http.c), which answers every request from that page.
+ * The shared loop (loop.c) samples every interval into one sink, the
+ * Prometheus sink (sink_prom.c): each tick is rendered once, with the
+ * /status JSON, and every request is answered from that page.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,16 +14,13 @@
 
 #include "commands.h"
 #include "config.h"
-#include "http.h"
 #include "log.h"
 #include "loop.h"
-#include "outbuf.h"
+#include "pipeline.h"
 #include "prom.h"
 #include "sampler.h"
 #include "util.h"
 
-#define DEFAULT_PORT 9118
-#define METRICS_MAX (4 << 20)
 
 static const char exporter_usage[] =
 	"usage: gputel exporter [--bind ADDR] [--port PORT] [--interval SECONDS]\n"
@@ -42,75 +39,14 @@ static const char exporter_usage[] =
 	"  --config FILE        settings file (default /etc/default/justnews-gpu-telemetry);\n"
 	"                       flags win over the environment, which wins over the file\n";
 
-struct exporter {
-	struct http_server *http;
-	struct sampler *sampler;
-	char *metrics;           /* METRICS_MAX */
-	char status[4096];
-	const char *driver;
-	unsigned int names;      /* PROM_NAMES_* */
-	char hostname[256];
-};
-
 static int parse_port(const char *v, unsigned int *port)
 {
-	int64_t p;
+	int64_t n;
 
-	if (parse_int64(v, &p) != 0 || p < 1 || p > 65535)
+	if (parse_int64(v, &n) != 0 || n < 1 || n > 65535)
 		return -1;
-	*port = (unsigned int)p;
+	*port = (unsigned int)n;
 	return 0;
-}
-
-static size_t render_status(struct exporter *e, const struct snapshot *snap)
-{
-	struct outbuf o = { e->status, 0, sizeof e->status, false };
-	char ts[32];
-
-	fmt_iso8601_ms(ts, &snap->wall);
-	ob_puts(&o, "{\"version\": \"" GPUTEL_VERSION "\", \"backend\": \"");
-	ob_puts(&o, snap->backend ? snap->backend : "none");
-	ob_puts(&o, "\", \"driver_version\": \"");
-	ob_puts(&o, e->driver);
-	ob_puts(&o, "\", \"gpus\": ");
-	ob_put_u64(&o, snap->n_gpus);
-	ob_puts(&o, ", \"gpus_up\": ");
-	{
-		uint64_t up = 0;
-
-		for (unsigned int i = 0; i < snap->n_gpus; i++)
-			up += snap->gpu[i].health == GPU_HEALTH_UP;
-		ob_put_u64(&o, up);
-	}
-	ob_puts(&o, ", \"last_tick\": \"");
-	ob_puts(&o, ts);
-	ob_puts(&o, "\", \"seq\": ");
-	ob_put_u64(&o, snap->seq);
-	ob_puts(&o, ", \"telemetry_active\": true}\n");
-	return o.full ? 0 : o.len;
-}
-
-static void exporter_tick(void *ctx, const struct snapshot *snap)
-{
-	struct exporter *e = ctx;
-	struct prom_self self = {
-		.version = GPUTEL_VERSION,
-		.driver_version = e->driver,
-		.names = e->names,
-		.hostname = e->hostname,
-		.telemetry_active = 1,
-	};
-	size_t n = prom_render(snap, &self, e->metrics, METRICS_MAX);
-	size_t sn = render_status(e, snap);
-
-	if (n == 0) {
-		static bool said;
-
-		log_once(&said, LOG_ERROR, "exporter: the metrics do not fit in %d MiB; not published", METRICS_MAX >> 20);
-		return;
-	}
-	if (http_publish(e->http, e->metrics, n, e->status, sn, snap->mono_ns) != 0)
-		log_warn("exporter: out of memory publishing a tick; serving the previous one");
 }
 
 /* 1000 concurrent scrapers need more descriptors than the usual soft 1024. */
@@ -127,13 +63,10 @@ static void raise_fd_limit(void)
 int cmd_exporter(int argc, char **argv)
 {
 	static struct sampler sampler;
-	static struct snapshot snap;
 	static struct config cfg;
 	static struct config_errors errs;
-	struct exporter e = { 0 };
-	struct http_options hopt = { NULL, DEFAULT_PORT, 0, NULL };
+	static struct pipeline p;
 	struct gpu_options gopt = { .interval_ns = NS_PER_SEC };
-	struct loop_hooks hooks = { .tick = exporter_tick, .ctx = &e };
 	const char *file = NULL;
 	char err[1024];
 	int r, sfd, rc;
@@ -186,53 +119,38 @@ int cmd_exporter(int argc, char **argv)
 	config_resolve(&cfg, file, environ, &errs);
 	if (cli_config_report(&errs) > 0)
 		return EXIT_USAGE;
-	hopt.bind = cfg.exporter_bind;
-	hopt.port = (unsigned int)cfg.exporter_port;
 	gopt.interval_ns = cfg.poll_interval_ns;
-	e.names = cfg.metric_names;
-	prom_default_hostname(e.hostname, sizeof e.hostname);
-	/* /healthz: stale after three missed ticks (and never sooner than 3 s). */
-	hopt.stale_after_ns = 3 * gopt.interval_ns > 3 * NS_PER_SEC ? 3 * gopt.interval_ns : 3 * NS_PER_SEC;
 	sfd = loop_signals();
 	if (sfd < 0) {
 		log_error("exporter: signalfd: %s", strerror(errno));
 		return 1;
 	}
 	raise_fd_limit();
-	e.metrics = malloc(METRICS_MAX);
-	if (!e.metrics) {
-		log_error("exporter: out of memory");
-		close(sfd);
-		return 1;
-	}
+	pipeline_init(&p, "exporter", &cfg, &sampler);
+	p.st.telemetry = true;
+	prom_default_hostname(p.st.hostname, sizeof p.st.hostname);
 	/* Listen first: a port that is taken is a usage error, found before any GPU work. */
-	if (http_start(&e.http, &hopt, err, sizeof err) != 0) {
+	if (pipeline_add(&p, &sink_prom_ops, err, sizeof err) != 0) {
 		log_error("exporter: %s", err);
-		free(e.metrics);
 		close(sfd);
 		return EXIT_USAGE;
 	}
 	r = sampler_open(&sampler, &gopt, err, sizeof err);
 	if (r != 0) {
 		log_error("%s", err);
-		http_stop(e.http);
-		free(e.metrics);
+		pipeline_close(&p);
 		close(sfd);
-		return r == GPU_OPEN_BAD_CONFIG ? EXIT_USAGE : 1;
+		return r == -EINVAL ? EXIT_USAGE : 1;
 	}
-	e.sampler = &sampler;
 	/* The per-channel temperatures and per-zone energy are served too. */
 	host_set_detail(sampler.host, 1);
-	e.driver = sampler.gpus.backend ? sampler.gpus.backend->driver_version(sampler.gpus.state) : "";
-	log_info("exporter: serving http://%s:%u/metrics every %.3gs (backend %s)",
-		 hopt.bind && *hopt.bind ? hopt.bind : "0.0.0.0", hopt.port,
-		 (double)gopt.interval_ns / NS_PER_SEC, gpu_backend_name(&sampler.gpus));
-	rc = loop_run(&sampler, &snap, sfd, 0, &hooks, &loop_cpu_ns);
-	log_info("exporter: stopped after %llu ticks, %llu requests",
-		 (unsigned long long)sampler.stats.ticks, (unsigned long long)http_requests(e.http));
-	http_stop(e.http);
+	p.st.driver_version = sampler.gpus.backend ? sampler.gpus.backend->driver_version(sampler.gpus.state) : "";
+	log_info("exporter: serving http://%s:%d/metrics every %.3gs (backend %s)", cfg.exporter_bind,
+		 cfg.exporter_port, (double)gopt.interval_ns / NS_PER_SEC, gpu_backend_name(&sampler.gpus));
+	rc = loop_run(&sampler, sfd, 0, &p, NULL, NULL, &loop_cpu_ns);
+	log_info("exporter: stopped after %llu ticks", (unsigned long long)sampler.stats.ticks);
+	pipeline_close(&p);
 	sampler_close(&sampler);
-	free(e.metrics);
 	close(sfd);
 	return rc;
 }

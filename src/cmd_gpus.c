@@ -4,6 +4,7 @@
  * and current readings, and the host sensors found (RAPL readability
  * included).  --json prints the same for scripts.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -99,7 +100,7 @@ static void print_json(struct sampler *s, const struct snapshot *snap)
 		cli_json_str(g->id.name);
 		printf(", \"pci_bus_id\": ");
 		cli_json_str(g->id.pci_bus_id);
-		printf(", \"status\": \"%s\"", g->health == GPU_HEALTH_UP ? "up" : "down");
+		printf(", \"status\": \"%s\"", gpu_health_name(g->health));
 		for (int f = 0; f < GPU_F__COUNT; f++)
 			json_field(&gpu_fields[f].csv, g->val[f], g->st[f], true);
 		printf(", \"unsupported\": ");
@@ -256,7 +257,7 @@ int cmd_gpus(int argc, char **argv)
 	r = sampler_open(&sampler, &opt, err, sizeof err);
 	if (r != 0) {
 		log_error("%s", err);
-		return r == GPU_OPEN_BAD_CONFIG ? EXIT_USAGE : 1;
+		return r == -EINVAL ? EXIT_USAGE : 1;
 	}
 	if (prometheus)
 		host_set_detail(sampler.host, 1);

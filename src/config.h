@@ -71,6 +71,7 @@ enum config_key {
 	CONFIG_LOG_LEVEL,
 	CONFIG_CONTROL_SOCKET,
 	CONFIG_STATE_DIR,
+	CONFIG_IDLE_SAMPLE_SECONDS,
 	CONFIG_ROTATE_SIZE_MB,
 	CONFIG_ROTATE_KEEP_DAYS,
 	CONFIG_KEY__COUNT
@@ -134,6 +135,7 @@ struct config {
 	enum log_level log_level;               /* JN_LOG_LEVEL */
 	char control_socket[CONFIG_TEXT_MAX];   /* JN_CONTROL_SOCKET, "" = none */
 	char state_dir[CONFIG_TEXT_MAX];        /* JN_STATE_DIR */
+	int64_t idle_sample_ns;                 /* JN_IDLE_SAMPLE_SECONDS, 0 = never */
 	int rotate_size_mb;                     /* JN_ROTATE_SIZE_MB (logrotate policy) */
 	int rotate_keep_days;                   /* JN_ROTATE_KEEP_DAYS (logrotate policy) */
 

@@ -32,8 +32,10 @@ struct creq {
 	bool handled;             /* ops.handle ran: never twice for one request */
 	bool answered;            /* the reply below is ready to be queued */
 	struct control_reply reply;
-	struct creq *next;        /* in c->pending or c->waiting */
+	struct creq *next;        /* in c->pending, c->deferred or c->waiting */
 	bool listed;
+	char method[16];          /* kept for a deferred request's second run */
+	char *url;
 	/* GET /v1/events */
 	bool stream;
 	uint64_t cursor;          /* the next event to send */
@@ -47,6 +49,7 @@ struct control {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct control_ops ops;
 	struct creq *pending;     /* suspended until the next commit */
+	struct creq *deferred;    /* suspended until control_resume_deferred() */
 	struct creq *waiting;     /* streams suspended until the next event */
 	unsigned int streams;
 	bool stopping;
@@ -201,6 +204,28 @@ void control_publish(struct control *c, const char *json, size_t len)
 
 /* ---- requests ---- */
 
+static bool commit_pending(struct control *c);
+
+/*
+ * A handled request's reply: held for the next commit when it changed
+ * state (true), else marked ready to queue (false).  suspended: its
+ * connection is already held (a deferred request).
+ */
+static bool settle(struct control *c, struct creq *q, bool suspended)
+{
+	if (!q->reply.body && q->reply.status != MHD_HTTP_NO_CONTENT)
+		control_error(&q->reply, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	if (q->reply.commit) {
+		/* Answered after the next commit, which covers every request ready now. */
+		if (!suspended)
+			mhd.suspend_connection(q->conn);
+		push(&c->pending, q);
+		return true;
+	}
+	q->answered = true;
+	return false;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
 			      const char *method, const char *version, const char *upload,
 			      size_t *upload_size, void **con_cls)
@@ -263,17 +288,43 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		return queue(conn, &q->reply);
 	}
 	q->handled = true;
+	str_copy(q->method, method, sizeof q->method);
+	q->url = strdup(url);
+	if (!q->url)
+		return MHD_NO;
 	c->ops.handle(c->ops.ctx, method, url, q->body ? q->body : "", q->len, &q->reply);
-	if (!q->reply.body && q->reply.status != MHD_HTTP_NO_CONTENT)
-		control_error(&q->reply, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-	if (q->reply.commit) {
-		/* Answered after the next commit, which covers every request ready now. */
+	if (q->reply.defer) {
 		mhd.suspend_connection(conn);
-		push(&c->pending, q);
+		push(&c->deferred, q);
 		return MHD_YES;
 	}
-	q->answered = true;
+	if (settle(c, q, false))
+		return MHD_YES;
 	return queue(conn, &q->reply);
+}
+
+bool control_has_deferred(const struct control *c)
+{
+	return c && c->deferred;
+}
+
+void control_resume_deferred(struct control *c)
+{
+	if (!c)
+		return;
+	while (c->deferred) {
+		struct creq *q = c->deferred;
+
+		unlist(&c->deferred, q);
+		free(q->reply.body);
+		q->reply = (struct control_reply){ .resumed = true };
+		c->ops.handle(c->ops.ctx, q->method, q->url, q->body ? q->body : "", q->len, &q->reply);
+		/* Asked to wait once more: it has had its sample, so it is answered as it stands. */
+		q->reply.defer = false;
+		if (!settle(c, q, true))
+			mhd.resume_connection(q->conn);
+	}
+	commit_pending(c);
 }
 
 static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -288,10 +339,12 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		return;
 	if (q->listed) {
 		unlist(&c->pending, q);
+		unlist(&c->deferred, q);
 		unlist(&c->waiting, q);
 	}
 	if (q->stream)
 		c->streams--;
+	free(q->url);
 	free(q->body);
 	free(q->reply.body);
 	free(q);
@@ -482,6 +535,14 @@ void control_stop(struct control *c)
 		return;
 	/* Held requests and sleeping streams are woken so that they end cleanly. */
 	c->stopping = true;
+	while (c->deferred) {
+		struct creq *q = c->deferred;
+
+		unlist(&c->deferred, q);
+		control_error(&q->reply, MHD_HTTP_SERVICE_UNAVAILABLE, "the agent is stopping; try again once it is back");
+		q->answered = true;
+		mhd.resume_connection(q->conn);
+	}
 	commit_pending(c);
 	while (c->waiting) {
 		struct creq *q = c->waiting;

@@ -13,6 +13,11 @@
  * is ready, then the owner's commit() saves once for all of them, and then
  * they are answered: one fsync covers many clients.
  *
+ * A request can also wait for something the loop will bring (a fresh
+ * sample to measure an allocation on): handle() sets reply.defer, the
+ * request is held, and control_resume_deferred() runs handle() again for
+ * every held one, with reply.resumed set.  Nothing blocks meanwhile.
+ *
  * GET /v1/events streams newline-delimited JSON events as they are
  * published (control_publish); a client that falls more than
  * CONTROL_EVENT_BACKLOG events behind skips the oldest ones.
@@ -39,6 +44,8 @@ struct control_reply {
 	size_t len;
 	const char *allow;       /* for 405: the Allow header */
 	bool commit;             /* changed state: answer once commit() has saved it */
+	bool defer;              /* waits: handle() runs again at control_resume_deferred() */
+	bool resumed;            /* set by control on that second run */
 };
 
 /* Fills r with status and {"error": msg} (msg escaped); r->body is replaced. */
@@ -79,6 +86,15 @@ int control_fd(const struct control *c);
 
 /* Serves what is ready; call when control_fd() is readable and on every tick (timeouts). */
 void control_run(struct control *c);
+
+/* True while a request waits for control_resume_deferred(). */
+bool control_has_deferred(const struct control *c);
+
+/*
+ * Runs handle() again for every deferred request (reply.resumed set), then
+ * commits and answers them as usual.
+ */
+void control_resume_deferred(struct control *c);
 
 /* Sends one event (a JSON object, without newline) to every /v1/events stream. */
 void control_publish(struct control *c, const char *json, size_t len);

@@ -66,6 +66,13 @@ struct rapl_zone {
 	int domain;              /* enum rapl_domain */
 	int open_err;            /* errno of the failed open, else 0 */
 	int have_prev;
+	/*
+	 * prev_uj was read just after the counter moved.  A power value needs
+	 * such a start: a counter that updates every 50 ms, read 3 ms after
+	 * an arbitrary priming read, would otherwise give 0 W or many times
+	 * the real power.
+	 */
+	int aligned;
 	uint64_t max_range_uj;   /* 0 when max_energy_range_uj was unreadable */
 	uint64_t prev_uj;
 	int64_t prev_ns;

@@ -168,7 +168,7 @@ static void scan_zone(struct rapl_set *s, const char *base, const char *zone_dir
 			z->open_err = errno;
 	}
 	if (z->fd >= 0) {
-		/* The baseline, so the very first tick already has a power value. */
+		/* The baseline: the counter's energy counts from here; its power from its first move. */
 		r = read_energy(z->fd, &v);
 		if (r == 0) {
 			z->prev_uj = v;
@@ -291,6 +291,7 @@ int rapl_sample(struct rapl_set *s, int64_t now_ns, int detail, struct host_read
 			z->prev_uj = cur;
 			z->prev_ns = now_ns;
 			z->have_prev = 1;
+			z->aligned = 0;
 			if (z->total_uj == 0)
 				z->total_uj = cur;
 			ds->pending++;
@@ -301,23 +302,34 @@ int rapl_sample(struct rapl_set *s, int64_t now_ns, int detail, struct host_read
 			/* Went backwards with no usable range: this delta is unknowable. */
 			z->prev_uj = cur;
 			z->prev_ns = now_ns;
+			z->aligned = 1;
 			ds->failed++;
 			zone_result(s, i, detail, r, VAL_ERROR);
 			continue;
 		}
-		if (now_ns <= z->prev_ns) {
+		/*
+		 * Unmoved: the interval is too short for this counter's update
+		 * period (a package always draws power).  No value now; the
+		 * next one covers the whole time since prev.
+		 */
+		if (now_ns <= z->prev_ns || cur == z->prev_uj) {
 			ds->pending++;
 			zone_result(s, i, detail, r, VAL_OK);
 			continue;
 		}
 		delta = rapl_energy_delta_uj(z->prev_uj, cur, z->max_range_uj);
-		mw = rapl_power_mw(delta, now_ns - z->prev_ns);
-		ds->mw = ds->mw > INT64_MAX - mw ? INT64_MAX : ds->mw + mw;
+		if (z->aligned) {
+			mw = rapl_power_mw(delta, now_ns - z->prev_ns);
+			ds->mw = ds->mw > INT64_MAX - mw ? INT64_MAX : ds->mw + mw;
+		} else {
+			ds->pending++;
+		}
 		if (z->domain == RAPL_DOM_PACKAGE)
 			s->pkg_energy_uj += delta;
 		z->total_uj += delta;
 		z->prev_uj = cur;
 		z->prev_ns = now_ns;
+		z->aligned = 1;
 		zone_result(s, i, detail, r, VAL_OK);
 	}
 	if (detail) {

@@ -113,7 +113,12 @@ static void zl_load(void)
 	memcpy(&zl.deflate, &def, sizeof def);
 	memcpy(&zl.end, &end, sizeof end);
 	memcpy(&zl.bound, &bound, sizeof bound);
-	zl.version = ((const char *(*)(void))ver)();
+	{
+		const char *(*version)(void);
+
+		memcpy(&version, &ver, sizeof ver);
+		zl.version = version();
+	}
 }
 
 /* The page's metrics gzipped, made by the first request that wants them. */

@@ -2,9 +2,11 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 
-static enum log_level current_level = LOG_INFO;
+/* Read by every thread that logs (the GPU worker too), set by a reload. */
+static _Atomic int current_level = LOG_INFO;
 
 static const char *const level_prefix[] = {
 	[LOG_ERROR] = "error: ",
@@ -13,14 +15,14 @@ static const char *const level_prefix[] = {
 	[LOG_DEBUG] = "debug: ",
 };
 
-void log_set_level(enum log_level level) { current_level = level; }
-enum log_level log_get_level(void) { return current_level; }
+void log_set_level(enum log_level level) { atomic_store(&current_level, (int)level); }
+enum log_level log_get_level(void) { return (enum log_level)atomic_load(&current_level); }
 
 static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
 	char line[1024];
 
-	if (level > current_level)
+	if ((int)level > atomic_load(&current_level))
 		return;
 	vsnprintf(line, sizeof line, fmt, ap);
 	/* One fprintf so concurrent writers never interleave within a line. */

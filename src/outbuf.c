@@ -33,7 +33,7 @@ size_t fmt_scaled(char *buf, size_t cap, int64_t v, int64_t div, int decimals)
 	if (mag <= (UINT64_MAX - d / 2) / p)
 		q = (mag * p + d / 2) / d;
 	else
-		q = (uint64_t)(((unsigned __int128)mag * p + d / 2) / d);
+		q = (uint64_t)((__extension__(unsigned __int128)mag * p + d / 2) / d);
 	if (neg && q != 0)
 		tmp[n++] = '-';
 	n += fmt_u64(tmp + n, q / p);

@@ -4,7 +4,6 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "alloc.h"
 #include "host.h"
 #include "outbuf.h"
 #include "prom_internal.h"
@@ -271,108 +270,10 @@ static void render_self(struct outbuf *o, const struct snapshot *snap, const str
 	       "1 while the activity agent has telemetry switched on.");
 	ob_puts(o, self->telemetry_active ? "gputel_telemetry_active 1\n"
 					  : "gputel_telemetry_active 0\n");
-	if (self->have_csv) {
-		prom_family(o, "gputel_csv_rows_written_total", "counter", "CSV rows written.");
-		ob_puts(o, "gputel_csv_rows_written_total ");
-		ob_put_u64(o, self->csv_rows_written);
-		ob_put(o, "\n", 1);
-		prom_family(o, "gputel_csv_rows_dropped_total", "counter",
-		       "CSV rows dropped because the disk refused them beyond the in-memory backlog.");
-		ob_puts(o, "gputel_csv_rows_dropped_total ");
-		ob_put_u64(o, self->csv_rows_dropped);
-		ob_put(o, "\n", 1);
-	}
 	prom_family(o, "gputel_build_info", "gauge", "gputel's version; the value is always 1.");
 	ob_puts(o, "gputel_build_info{version=\"");
 	prom_put_label_value(o, self->version ? self->version : "");
 	ob_puts(o, "\"} 1\n");
-}
-
-/* name{allocation="id"} */
-static void alloc_series(struct outbuf *o, const char *name, const struct alloc *a)
-{
-	ob_puts(o, name);
-	ob_puts(o, "{allocation=\"");
-	prom_put_label_value(o, a->id);
-	ob_puts(o, "\"} ");
-}
-
-/*
- * The agent's live allocations.  Their series go with them when they end,
- * so that no stale series lingers (the ledger keeps the summaries).
- */
-static void render_allocs(struct outbuf *o, const struct snapshot *snap, const struct alloc_table *t)
-{
-	int64_t now = timespec_to_ns(&snap->wall);
-
-	prom_family(o, "gputel_allocations", "gauge", "Live allocations on this node.");
-	ob_puts(o, "gputel_allocations ");
-	ob_put_u64(o, t->n);
-	ob_put(o, "\n", 1);
-	if (t->n == 0)
-		return;
-	prom_family(o, "gputel_allocation_info", "gauge", "A live allocation; the value is always 1.");
-	for (size_t i = 0; i < t->n; i++) {
-		ob_puts(o, "gputel_allocation_info{allocation=\"");
-		prom_put_label_value(o, t->a[i].id);
-		ob_puts(o, "\",owner=\"");
-		prom_put_label_value(o, t->a[i].owner);
-		ob_puts(o, "\"} 1\n");
-	}
-	prom_family(o, "gputel_allocation_gpu_energy_joules_total", "counter",
-		    "GPU energy used by each of the allocation's GPUs since it began.");
-	for (size_t i = 0; i < t->n; i++)
-		for (unsigned int k = 0; k < t->a[i].n_gpus; k++) {
-			const struct alloc_gpu *g = &t->a[i].gpu[k];
-			char idx[16];
-
-			str_fmt(idx, sizeof idx, "%u", g->index);
-			ob_puts(o, "gputel_allocation_gpu_energy_joules_total{allocation=\"");
-			prom_put_label_value(o, t->a[i].id);
-			ob_puts(o, "\",gpu=\"");
-			ob_puts(o, idx);
-			ob_puts(o, "\",uuid=\"");
-			prom_put_label_value(o, g->uuid);
-			ob_puts(o, "\"} ");
-			ob_put_scaled(o, g->energy_uj, 1000000, 3);
-			ob_put(o, "\n", 1);
-		}
-	prom_family(o, "gputel_allocation_cpu_energy_joules_total", "counter",
-		    "CPU package energy of the whole host since the allocation began.");
-	for (size_t i = 0; i < t->n; i++)
-		if (t->a[i].use.cpu_energy_known) {
-			alloc_series(o, "gputel_allocation_cpu_energy_joules_total", &t->a[i]);
-			ob_put_scaled(o, t->a[i].use.cpu_energy_uj, 1000000, 3);
-			ob_put(o, "\n", 1);
-		}
-	prom_family(o, "gputel_allocation_duration_seconds", "gauge", "Time since the allocation began.");
-	for (size_t i = 0; i < t->n; i++) {
-		alloc_series(o, "gputel_allocation_duration_seconds", &t->a[i]);
-		ob_put_scaled(o, now > t->a[i].begun_wall_ns ? now - t->a[i].begun_wall_ns : 0, NS_PER_SEC, 3);
-		ob_put(o, "\n", 1);
-	}
-	prom_family(o, "gputel_allocation_peak_memory_bytes", "gauge",
-		    "Most device memory used on any one of the allocation's GPUs.");
-	for (size_t i = 0; i < t->n; i++)
-		if (t->a[i].use.mem_peak_bytes >= 0) {
-			alloc_series(o, "gputel_allocation_peak_memory_bytes", &t->a[i]);
-			ob_put_i64(o, t->a[i].use.mem_peak_bytes);
-			ob_put(o, "\n", 1);
-		}
-	prom_family(o, "gputel_allocation_throttle_seconds_total", "counter",
-		    "Time any of the allocation's GPUs was throttled (power or thermal).");
-	for (size_t i = 0; i < t->n; i++) {
-		alloc_series(o, "gputel_allocation_throttle_seconds_total", &t->a[i]);
-		ob_put_scaled(o, t->a[i].use.throttle_ns, NS_PER_SEC, 3);
-		ob_put(o, "\n", 1);
-	}
-	prom_family(o, "gputel_allocation_xid_errors_total", "counter",
-		    "Xid errors on the allocation's GPUs since it began.");
-	for (size_t i = 0; i < t->n; i++) {
-		alloc_series(o, "gputel_allocation_xid_errors_total", &t->a[i]);
-		ob_put_u64(o, t->a[i].use.xids);
-		ob_put(o, "\n", 1);
-	}
 }
 
 size_t prom_render(const struct snapshot *snap, const struct prom_self *self, char *buf,
@@ -385,8 +286,8 @@ size_t prom_render(const struct snapshot *snap, const struct prom_self *self, ch
 		render_gpus(&o, snap, self);
 		render_host(&o, snap);
 		render_self(&o, snap, self);
-		if (self->allocs)
-			render_allocs(&o, snap, self->allocs);
+		if (self->extra)
+			self->extra(self->extra_ctx, &o, snap);
 	}
 	if (names & PROM_NAMES_JN)
 		prom_render_jn(&o, snap);

@@ -16,23 +16,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "outbuf.h"
 #include "snapshot.h"
-
-struct alloc_table;
 
 /* The name sets, PROM_NAMES_*, are defined with the field table (fields.h). */
 
-/* What the renderer needs beyond the snapshot: the agent's own state. */
+/* What the renderer needs beyond the snapshot. */
 struct prom_self {
 	const char *version;
 	const char *driver_version;   /* "" when unknown */
 	unsigned int names;           /* PROM_NAMES_* bits; 0 means PROM_NAMES_GPUTEL */
 	const char *hostname;         /* dcgm's Hostname label; NULL: the host's name */
 	int telemetry_active;         /* 1 while the activity state is active */
-	int have_csv;                 /* the CSV counters below are meaningful */
-	uint64_t csv_rows_written;
-	uint64_t csv_rows_dropped;
-	const struct alloc_table *allocs;   /* live allocations (the agent); NULL: none */
+	/* More gputel_* families (the sinks' own, pipeline_metrics); NULL: none. */
+	void (*extra)(void *ctx, struct outbuf *o, const struct snapshot *snap);
+	void *extra_ctx;
 };
 
 /*
@@ -47,5 +45,13 @@ void prom_default_hostname(char *buf, size_t n);
 
 /* Writes s as a label value: backslash, double quote and newline escaped. */
 size_t prom_escape_label(char *dst, size_t cap, const char *s);
+
+/* For the sinks' own families (sink_ops.metrics): */
+
+/* "# HELP name help\n# TYPE name type\n" */
+void prom_family(struct outbuf *o, const char *name, const char *type, const char *help);
+
+/* s as an escaped label value (without the quotes). */
+void prom_put_label_value(struct outbuf *o, const char *s);
 
 #endif

@@ -23,11 +23,6 @@ void prom_gpu_fields(struct outbuf *o, const struct snapshot *snap, unsigned int
 /* Likewise for the host fields, whose series have no labels beyond their own. */
 void prom_host_fields(struct outbuf *o, const struct snapshot *snap, unsigned int set);
 
-/* "# HELP name help\n# TYPE name type\n" */
-void prom_family(struct outbuf *o, const char *name, const char *type, const char *help);
-
-/* s as an escaped label value (without the quotes). */
-void prom_put_label_value(struct outbuf *o, const char *s);
 
 /* The guide's exporter names (jn_*), from the same snapshot. */
 void prom_render_jn(struct outbuf *o, const struct snapshot *snap);

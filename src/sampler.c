@@ -6,6 +6,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "gpu_worker.h"
 #include "log.h"
 #include "util.h"
 
@@ -19,7 +20,7 @@ int sampler_open(struct sampler *s, const struct gpu_options *opt, char *err, si
 	r = gpu_open(&s->gpus, opt);
 	if (r == GPU_OPEN_BAD_CONFIG) {
 		str_copy(err, s->gpus.reason, errlen);
-		return r;
+		return -EINVAL;
 	}
 	if (!s->gpus.backend)
 		log_warn("no gpu backend (%s); recording host telemetry only", s->gpus.reason);
@@ -29,44 +30,34 @@ int sampler_open(struct sampler *s, const struct gpu_options *opt, char *err, si
 	if (!s->host) {
 		gpu_close(&s->gpus);
 		str_copy(err, "out of memory", errlen);
-		return -1;
+		return -ENOMEM;
 	}
 	return 0;
 }
 
-void sampler_take(struct sampler *s, struct snapshot *snap)
+/* The host part of a sample: read now, or left absent for a lite one. */
+static void sample_host(struct sampler *s, struct snapshot *snap, bool lite)
 {
 	clock_gettime(CLOCK_REALTIME, &snap->wall);
 	snap->mono_ns = mono_now_ns();
-	snap->seq = s->seq;
-	gpu_sample(&s->gpus, snap);
-	if (s->lite) {
+	snap->lite = lite;
+	if (lite) {
 		memset(&snap->host, 0, sizeof snap->host);
 		snap->host_src.duration_ns = 0;
 		snap->host_src.ok = 1;
 	} else {
 		host_sample(s->host, snap);
 	}
+}
+
+void sampler_take(struct sampler *s, struct snapshot *snap)
+{
+	snap->seq = s->seq;
+	gpu_set_lite(&s->gpus, s->lite);
+	sample_host(s, snap, s->lite);
+	gpu_sample(&s->gpus, snap);
+	snap->gpu_answered_ns = mono_now_ns();
 	s->stats.ticks++;
-}
-
-void sampler_resample(struct sampler *s, struct snapshot *snap)
-{
-	sampler_take(s, snap);
-	s->stats.ticks--;
-}
-
-void sampler_resample_fresh(struct sampler *s, struct snapshot *snap)
-{
-	int lite = s->lite;
-
-	s->lite = 0;
-	gpu_set_lite(&s->gpus, 0);
-	gpu_set_fresh(&s->gpus, 1);
-	sampler_resample(s, snap);
-	gpu_set_fresh(&s->gpus, 0);
-	gpu_set_lite(&s->gpus, lite);
-	s->lite = lite;
 }
 
 static void record_lateness(struct sampler_stats *st, int64_t late_ns)
@@ -82,17 +73,112 @@ static void record_lateness(struct sampler_stats *st, int64_t late_ns)
 		st->late_max_ns = late_ns;
 }
 
-int sampler_start(struct sampler *s, struct snapshot *snap)
+/* How long the job in flight may take before the driver counts as hung (see sampler.h). */
+static int64_t budget(const struct sampler *s)
+{
+	int64_t b = 4 * s->job_typical_ns;
+
+	if (b < SAMPLER_BUDGET_MIN_NS)
+		return SAMPLER_BUDGET_MIN_NS;
+	return b > SAMPLER_BUDGET_MAX_NS ? SAMPLER_BUDGET_MAX_NS : b;
+}
+
+/*
+ * Publishes the tick in s->pending, with the GPU readings of gpu, or --
+ * gpu NULL: the driver did not answer -- with every GPU it last reported
+ * marked stale and no GPU value.
+ */
+static void publish(struct sampler *s, const struct snapshot *gpu)
+{
+	struct snapshot *o = &s->snap;
+	int64_t now = mono_now_ns();
+
+	if (o->seq != s->pending.seq)
+		s->stats.ticks++;
+	o->seq = s->pending.seq;
+	o->wall = s->pending.wall;
+	o->mono_ns = s->pending.mono_ns;
+	o->lite = s->pending.lite;
+	o->host = s->pending.host;
+	o->host_src = s->pending.host_src;
+	if (gpu) {
+		o->backend = gpu->backend;
+		o->n_gpus = gpu->n_gpus;
+		memcpy(o->gpu, gpu->gpu, gpu->n_gpus * sizeof gpu->gpu[0]);
+		o->gpu_src = gpu->gpu_src;
+		s->answered_ns = now;
+	} else {
+		/* Known GPUs stay listed, with no value: an error, never a stale one as if fresh. */
+		o->backend = gpu_backend_name(&s->gpus);
+		for (unsigned int i = 0; i < o->n_gpus; i++) {
+			o->gpu[i].health = GPU_HEALTH_STALE;
+			memset(o->gpu[i].val, 0, sizeof o->gpu[i].val);
+			memset(o->gpu[i].st, VAL_ERROR, sizeof o->gpu[i].st);
+		}
+		o->gpu_src.ok = 0;
+		o->gpu_src.duration_ns = now - s->job_posted_ns;
+		s->stats.stale++;
+	}
+	o->gpu_answered_ns = s->answered_ns;
+}
+
+/* Starts what waits for the worker; without one, does it here.  Returns SAMPLER_* bits. */
+static unsigned int dispatch(struct sampler *s)
+{
+	struct gpu_job job = { 0 };
+
+	if (s->job != SAMPLER_JOB_NONE)
+		return 0;
+	if (s->fresh_wanted) {
+		s->fresh_wanted = false;
+		s->fresh.seq = s->seq;
+		sample_host(s, &s->fresh, false);
+		if (!s->worker) {
+			gpu_sample(&s->gpus, &s->fresh);
+			s->fresh.gpu_answered_ns = mono_now_ns();
+			s->fresh_ok = true;
+			return SAMPLER_FRESH;
+		}
+		job.full = job.fresh = true;
+		s->job = SAMPLER_JOB_FRESH;
+	} else if (s->tick_wanted) {
+		bool lite = s->lite && !s->full_wanted;
+
+		s->tick_wanted = s->full_wanted = false;
+		s->pending.seq = s->seq;
+		sample_host(s, &s->pending, lite);
+		if (!s->worker) {
+			gpu_sample(&s->gpus, &s->pending);
+			publish(s, &s->pending);
+			return SAMPLER_TICK;
+		}
+		job.full = !lite;
+		s->job = SAMPLER_JOB_TICK;
+	} else {
+		return 0;
+	}
+	s->job_posted_ns = mono_now_ns();
+	if (gpu_worker_post(s->worker, job) != 0)
+		s->job = SAMPLER_JOB_NONE;   /* cannot happen: the worker is idle when job is NONE */
+	return 0;
+}
+
+int sampler_start(struct sampler *s)
 {
 	struct itimerspec its = { 0 };
 	int64_t first;
+	int r;
 
 	s->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (s->timerfd < 0)
-		return -1;
+		return -errno;
+	if (s->gpus.backend) {
+		r = gpu_worker_start(&s->worker, &s->gpus);
+		if (r != 0)
+			return r;
+	}
 	s->start_ns = mono_now_ns();
 	s->seq = 1;
-	sampler_take(s, snap);
 	/* Absolute and periodic: the kernel adds the interval to the last due
 	 * time, not to when we got around to reading, so nothing drifts. */
 	first = s->start_ns + s->interval_ns;
@@ -100,20 +186,169 @@ int sampler_start(struct sampler *s, struct snapshot *snap)
 	its.it_value.tv_nsec = first % NS_PER_SEC;
 	its.it_interval.tv_sec = s->interval_ns / NS_PER_SEC;
 	its.it_interval.tv_nsec = s->interval_ns % NS_PER_SEC;
-	if (timerfd_settime(s->timerfd, TFD_TIMER_ABSTIME, &its, NULL) != 0) {
-		close(s->timerfd);
-		s->timerfd = -1;
-		return -1;
-	}
+	if (timerfd_settime(s->timerfd, TFD_TIMER_ABSTIME, &its, NULL) != 0)
+		return -errno;
+	s->tick_wanted = true;
+	/* Without a worker, tick 1 is taken by the loop's first sampler_on_time(). */
+	if (s->worker)
+		dispatch(s);
+	return 0;
+}
+
+int sampler_timer_fd(const struct sampler *s)
+{
 	return s->timerfd;
 }
 
-void sampler_set_lite(struct sampler *s, int lite)
+int sampler_worker_fd(const struct sampler *s)
 {
-	if (s->lite == lite)
-		return;
+	return s->worker ? gpu_worker_fd(s->worker) : -1;
+}
+
+unsigned int sampler_on_timer(struct sampler *s)
+{
+	uint64_t expirations = 0;
+	ssize_t r = read(s->timerfd, &expirations, sizeof expirations);
+
+	if (r != (ssize_t)sizeof expirations || expirations == 0)
+		return 0;
+	/* Several expirations: we were late, the ticks in between are gone. */
+	s->stats.missed += expirations - 1;
+	s->seq += expirations;
+	record_lateness(&s->stats, mono_now_ns() - (s->start_ns + (int64_t)(s->seq - 1) * s->interval_ns));
+	if (s->stuck) {
+		s->pending.seq = s->seq;
+		sample_host(s, &s->pending, s->lite);
+		publish(s, NULL);
+		return SAMPLER_TICK;
+	}
+	/* A tick still waiting for the worker gives way to this one. */
+	if (s->tick_wanted)
+		s->stats.missed++;
+	s->tick_wanted = true;
+	return dispatch(s);
+}
+
+unsigned int sampler_on_worker(struct sampler *s)
+{
+	const struct snapshot *gpu = gpu_worker_collect(s->worker);
+	enum sampler_job done = s->job;
+	unsigned int bits = 0;
+
+	if (!gpu)
+		return 0;
+	s->job = SAMPLER_JOB_NONE;
+	if (!s->stuck) {
+		int64_t took = mono_now_ns() - s->job_posted_ns;
+
+		s->job_typical_ns = s->job_typical_ns ? (7 * s->job_typical_ns + took) / 8 : took;
+	}
+	if (s->stuck) {
+		/* Its tick was published without it long ago: only the news counts. */
+		s->stuck = false;
+		s->answered_ns = mono_now_ns();
+		log_warn("gpu: the driver answered again after %.1f s; sampling resumes",
+			 (double)(s->answered_ns - s->job_posted_ns) / NS_PER_SEC);
+	} else if (done == SAMPLER_JOB_TICK) {
+		publish(s, gpu);
+		bits |= SAMPLER_TICK;
+	} else if (done == SAMPLER_JOB_FRESH) {
+		s->fresh.backend = gpu->backend;
+		s->fresh.n_gpus = gpu->n_gpus;
+		memcpy(s->fresh.gpu, gpu->gpu, gpu->n_gpus * sizeof gpu->gpu[0]);
+		s->fresh.gpu_src = gpu->gpu_src;
+		s->answered_ns = s->fresh.gpu_answered_ns = mono_now_ns();
+		s->fresh_ok = true;
+		bits |= SAMPLER_FRESH;
+	}
+	return bits | dispatch(s);
+}
+
+unsigned int sampler_on_time(struct sampler *s)
+{
+	unsigned int bits = 0;
+
+	if (!s->worker) {
+		/* Without GPUs, sampling is the host's alone: done here, never from inside a caller. */
+		while (s->fresh_wanted || s->tick_wanted)
+			bits |= dispatch(s);
+		return bits;
+	}
+	if (s->job == SAMPLER_JOB_NONE || s->stuck || mono_now_ns() - s->job_posted_ns < budget(s))
+		return 0;
+	s->stuck = true;
+	log_warn("gpu: the driver has not answered for %.1f s (a hung driver call); ticks go on without GPU values, "
+		 "/healthz turns 503, and sampling resumes when it answers",
+		 (double)(mono_now_ns() - s->job_posted_ns) / NS_PER_SEC);
+	if (s->job == SAMPLER_JOB_FRESH || s->fresh_wanted) {
+		s->fresh_wanted = false;
+		s->fresh_ok = false;
+		bits |= SAMPLER_FRESH;
+	}
+	if (s->tick_wanted) {
+		/* A newer tick came due behind the hung one: it stands for both. */
+		if (s->job == SAMPLER_JOB_TICK)
+			s->stats.missed++;
+		s->tick_wanted = s->full_wanted = false;
+		s->pending.seq = s->seq;
+		sample_host(s, &s->pending, s->lite);
+	} else if (s->job != SAMPLER_JOB_TICK) {
+		return bits;
+	}
+	publish(s, NULL);
+	return bits | SAMPLER_TICK;
+}
+
+int64_t sampler_wait_ns(const struct sampler *s)
+{
+	int64_t left;
+
+	if (!s->worker)
+		return s->fresh_wanted || s->tick_wanted ? 0 : -1;
+	if (s->job == SAMPLER_JOB_NONE || s->stuck)
+		return -1;
+	left = s->job_posted_ns + budget(s) - mono_now_ns();
+	return left > 0 ? left : 0;
+}
+
+bool sampler_tick_in_flight(const struct sampler *s)
+{
+	return !s->stuck && (s->job == SAMPLER_JOB_TICK || s->tick_wanted);
+}
+
+const struct snapshot *sampler_snapshot(const struct sampler *s)
+{
+	return &s->snap;
+}
+
+bool sampler_request_fresh(struct sampler *s)
+{
+	if (s->stuck)
+		return false;
+	s->fresh_wanted = true;
+	if (s->worker)
+		dispatch(s);
+	return true;
+}
+
+const struct snapshot *sampler_fresh(const struct sampler *s)
+{
+	return s->fresh_ok ? &s->fresh : NULL;
+}
+
+bool sampler_resample(struct sampler *s)
+{
+	if (s->stuck)
+		return false;
+	s->tick_wanted = s->full_wanted = true;
+	if (s->worker)
+		dispatch(s);
+	return true;
+}
+
+void sampler_set_lite(struct sampler *s, bool lite)
+{
 	s->lite = lite;
-	gpu_set_lite(&s->gpus, lite);
 }
 
 int sampler_set_interval(struct sampler *s, int64_t interval_ns)
@@ -132,24 +367,6 @@ int sampler_set_interval(struct sampler *s, int64_t interval_ns)
 	its.it_interval.tv_sec = interval_ns / NS_PER_SEC;
 	its.it_interval.tv_nsec = interval_ns % NS_PER_SEC;
 	return timerfd_settime(s->timerfd, TFD_TIMER_ABSTIME, &its, NULL);
-}
-
-int sampler_tick(struct sampler *s, struct snapshot *snap)
-{
-	uint64_t expirations = 0;
-	ssize_t r = read(s->timerfd, &expirations, sizeof expirations);
-	int64_t due;
-
-	if (r != (ssize_t)sizeof expirations || expirations == 0)
-		return 0;
-	/* Several expirations: we were late, the ticks in between are gone. */
-	s->stats.missed += expirations - 1;
-	s->seq += expirations;
-	due = s->start_ns + (int64_t)(s->seq - 1) * s->interval_ns;
-	record_lateness(&s->stats, mono_now_ns() - due);
-	sampler_take(s, snap);
-	snap->seq = s->seq;
-	return 1;
 }
 
 int64_t sampler_late_percentile_ns(const struct sampler_stats *st, double pct)
@@ -177,10 +394,17 @@ int64_t sampler_late_percentile_ns(const struct sampler_stats *st, double pct)
 
 void sampler_close(struct sampler *s)
 {
+	/* A slow job may finish; a hung one (past its budget) is not waited for again. */
+	bool backend_free = gpu_worker_stop(s->worker, s->stuck ? 0 : NS_PER_SEC);
+
+	s->worker = NULL;
 	if (s->timerfd >= 0)
 		close(s->timerfd);
 	s->timerfd = -1;
 	host_close(s->host);
 	s->host = NULL;
-	gpu_close(&s->gpus);
+	if (backend_free)
+		gpu_close(&s->gpus);
+	else
+		log_warn("gpu: a driver call is still running; leaving the GPU backend open as gputel exits");
 }

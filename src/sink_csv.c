@@ -10,8 +10,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "log.h"
 #include "outbuf.h"
+#include "pipeline.h"
+#include "prom.h"
 #include "util.h"
 
 enum col_kind {
@@ -261,7 +264,7 @@ static void put_cell(struct outbuf *o, const struct csv_col *c, const struct sna
 			put_text(o, g->id.pci_bus_id);
 		break;
 	case COL_GPU_STATUS:
-		ob_puts(o, !g ? "none" : g->health == GPU_HEALTH_UP ? "up" : "down");
+		ob_puts(o, g ? gpu_health_name(g->health) : "none");
 		break;
 	case COL_BACKEND:
 		ob_puts(o, snap->backend ? snap->backend : "none");
@@ -369,7 +372,7 @@ size_t csv_format_rows(const struct snapshot *snap, char *buf, size_t cap)
 
 /* ---- the file ---- */
 
-static int open_path(struct csv_sink *c)
+static int open_path(struct csv_file *c)
 {
 	return open(c->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 }
@@ -378,7 +381,7 @@ static int open_path(struct csv_sink *c)
  * Adds bytes holding `rows` data rows to the backlog; false when it is full
  * (the caller drops them).
  */
-static bool backlog_add(struct csv_sink *c, const char *p, size_t n, size_t rows)
+static bool backlog_add(struct csv_file *c, const char *p, size_t n, uint64_t rows)
 {
 	if (n > CSV_BACKLOG_MAX - c->backlog_len)
 		return false;
@@ -393,7 +396,7 @@ static bool backlog_add(struct csv_sink *c, const char *p, size_t n, size_t rows
  * until half the space is free, in one memmove: shifting the buffer on
  * every tick would cost more than the rest of the tick.
  */
-static void recent_add(struct csv_sink *c, const char *p, size_t n)
+static void recent_add(struct csv_file *c, const char *p, size_t n)
 {
 	if (n > CSV_RECENT_MAX / 2)
 		return;
@@ -422,7 +425,7 @@ static void recent_add(struct csv_sink *c, const char *p, size_t n)
  * tracks.  A short write is cut back off the file so no torn row stays
  * behind.  Returns 0 or -errno.
  */
-static int write_whole(struct csv_sink *c, const char *p, size_t n)
+static int write_whole(struct csv_file *c, const char *p, size_t n)
 {
 	ssize_t w;
 
@@ -443,7 +446,7 @@ static int write_whole(struct csv_sink *c, const char *p, size_t n)
 	return -ENOSPC;
 }
 
-int csv_open(struct csv_sink *c, const char *dir, time_t start, char *err, size_t errlen)
+int csv_open(struct csv_file *c, const char *dir, time_t start, char *err, size_t errlen)
 {
 	char stamp[24];
 	struct stat st;
@@ -487,7 +490,7 @@ int csv_open(struct csv_sink *c, const char *dir, time_t start, char *err, size_
 }
 
 /* Tries to get the backlog on disk.  Returns 0 when it is empty. */
-static int flush_backlog(struct csv_sink *c)
+static int flush_backlog(struct csv_file *c)
 {
 	struct stat st;
 	int r;
@@ -531,7 +534,7 @@ static int flush_backlog(struct csv_sink *c)
  * on disk; otherwise the caller queues it (a truncated file is left to
  * flush_backlog, which knows what to re-send).
  */
-static int fast_write(struct csv_sink *c, const char *p, size_t n, size_t rows)
+static int fast_write(struct csv_file *c, const char *p, size_t n, uint64_t rows)
 {
 	struct stat st;
 
@@ -545,20 +548,23 @@ static int fast_write(struct csv_sink *c, const char *p, size_t n, size_t rows)
 	return 0;
 }
 
-void csv_write(struct csv_sink *c, const struct snapshot *snap)
+void csv_write(struct csv_file *c, const struct snapshot *snap)
 {
-	size_t n, rows;
+	size_t n = csv_format_rows(snap, c->batch, CSV_BATCH_MAX);
+
+	if (n > 0)
+		csv_write_rows(c, c->batch, n, snap->n_gpus ? snap->n_gpus : 1);
+}
+
+void csv_write_rows(struct csv_file *c, const char *p, size_t n, uint64_t rows)
+{
 	int r;
 
 	if (c->reopen_pending)
 		csv_reopen(c);
-	n = csv_format_rows(snap, c->batch, CSV_BATCH_MAX);
-	if (n == 0)
+	if (c->backlog_len == 0 && !c->failing && fast_write(c, p, n, rows) == 0)
 		return;
-	rows = snap->n_gpus ? snap->n_gpus : 1;
-	if (c->backlog_len == 0 && !c->failing && fast_write(c, c->batch, n, rows) == 0)
-		return;
-	if (!backlog_add(c, c->batch, n, rows)) {
+	if (!backlog_add(c, p, n, rows)) {
 		c->rows_dropped += rows;
 		if (!c->failing)
 			log_warn("csv: dropping rows: backlog of %d KiB is full", CSV_BACKLOG_MAX / 1024);
@@ -580,7 +586,7 @@ void csv_write(struct csv_sink *c, const struct snapshot *snap)
 	}
 }
 
-void csv_reopen(struct csv_sink *c)
+void csv_reopen(struct csv_file *c)
 {
 	int fd = open_path(c);
 	struct stat st;
@@ -617,7 +623,7 @@ void csv_reopen(struct csv_sink *c)
 	c->recent_batches = 0;
 }
 
-void csv_close(struct csv_sink *c)
+void csv_close(struct csv_file *c)
 {
 	if (c->fd >= 0) {
 		if (flush_backlog(c) != 0)
@@ -630,3 +636,219 @@ void csv_close(struct csv_sink *c)
 	free(c->recent);
 	c->batch = c->backlog = c->recent = NULL;
 }
+
+/* ---- the sink: a file per period, and the pre-roll ---- */
+
+struct csv_sink {
+	struct run_state *st;
+	struct csv_file file;
+	bool open;
+	uint64_t closed_written, closed_dropped;  /* of the files already closed */
+	uint64_t last_seq;                        /* a resampled tick is written once */
+	bool said_no_file;
+	/* Full rows of the hold window, a tick per batch (see sink_csv.h). */
+	char *pre;
+	size_t pre_len;
+	uint32_t pre_end[CSV_PREROLL_TICKS];      /* end offset of each tick's rows */
+	uint8_t pre_rows[CSV_PREROLL_TICKS];
+	size_t pre_ticks;
+	struct timespec pre_first;                /* the oldest kept row's time */
+	bool said_pre_full;
+	char *fmt;                                /* one tick's rows, formatted */
+};
+
+static void pre_clear(struct csv_sink *k)
+{
+	k->pre_len = 0;
+	k->pre_ticks = 0;
+}
+
+/* Drops the oldest ticks until n more bytes and one more tick fit. */
+static void pre_make_room(struct csv_sink *k, size_t n)
+{
+	size_t drop = 0, cut = 0;
+
+	while (drop < k->pre_ticks &&
+	       (k->pre_len - cut + n > CSV_PREROLL_MAX || k->pre_ticks - drop >= CSV_PREROLL_TICKS)) {
+		cut = k->pre_end[drop];
+		drop++;
+	}
+	if (drop == 0)
+		return;
+	if (!k->said_pre_full) {
+		log_info("csv: the pre-roll holds %zu ticks (%zu KiB) at most; the oldest rows of this hold are dropped",
+			 k->pre_ticks, k->pre_len / 1024);
+		k->said_pre_full = true;
+	}
+	memmove(k->pre, k->pre + cut, k->pre_len - cut);
+	k->pre_len -= cut;
+	k->pre_ticks -= drop;
+	for (size_t i = 0; i < k->pre_ticks; i++) {
+		k->pre_end[i] = (uint32_t)(k->pre_end[i + drop] - cut);
+		k->pre_rows[i] = k->pre_rows[i + drop];
+	}
+}
+
+static void pre_add(struct csv_sink *k, const struct snapshot *snap)
+{
+	size_t n;
+
+	if (!k->pre && !(k->pre = malloc(CSV_PREROLL_MAX)))
+		return;
+	n = csv_format_rows(snap, k->fmt, CSV_BATCH_MAX);
+	if (n == 0 || n > CSV_PREROLL_MAX)
+		return;
+	pre_make_room(k, n);
+	if (k->pre_ticks == 0)
+		k->pre_first = snap->wall;
+	memcpy(k->pre + k->pre_len, k->fmt, n);
+	k->pre_len += n;
+	k->pre_end[k->pre_ticks] = (uint32_t)k->pre_len;
+	k->pre_rows[k->pre_ticks] = (uint8_t)(snap->n_gpus ? snap->n_gpus : 1);
+	k->pre_ticks++;
+}
+
+/* A new file for the period, beginning with the pre-roll; named after its first row. */
+static void period_open(struct csv_sink *k, const struct snapshot *snap)
+{
+	char err[1024];
+	uint64_t rows = 0;
+	time_t start = k->pre_ticks ? k->pre_first.tv_sec : snap->wall.tv_sec;
+
+	k->st->csv_path[0] = '\0';
+	if (csv_open(&k->file, k->st->cfg->logdir, start, err, sizeof err) != 0) {
+		if (!k->said_no_file)
+			log_warn("csv: telemetry on, but no CSV: %s; trying again every tick, rows are counted as dropped meanwhile",
+				 err);
+		k->said_no_file = true;
+		return;
+	}
+	if (k->said_no_file)
+		log_info("csv: writing %s at last", k->file.path);
+	k->said_no_file = false;
+	k->open = true;
+	str_copy(k->st->csv_path, k->file.path, sizeof k->st->csv_path);
+	k->st->csv_period_rows = 0;
+	for (size_t i = 0; i < k->pre_ticks; i++)
+		rows += k->pre_rows[i];
+	if (rows)
+		csv_write_rows(&k->file, k->pre, k->pre_len, rows);
+	pre_clear(k);
+}
+
+static void period_close(struct csv_sink *k)
+{
+	csv_close(&k->file);
+	k->closed_written += k->file.rows_written;
+	k->closed_dropped += k->file.rows_dropped;
+	k->open = false;
+}
+
+static void count_rows(struct csv_sink *k)
+{
+	struct run_state *st = k->st;
+
+	st->csv_period_rows = k->file.rows_written;
+	st->csv_rows_written = k->closed_written + (k->open ? k->file.rows_written : 0);
+	st->csv_rows_dropped = k->closed_dropped + (k->open ? k->file.rows_dropped : 0);
+}
+
+static int csv_sink_open(void **self, struct pipeline *p, char *err, size_t errlen)
+{
+	struct csv_sink *k = calloc(1, sizeof *k);
+	int r;
+
+	if (!k || !(k->fmt = malloc(CSV_BATCH_MAX))) {
+		free(k);
+		str_copy(err, "out of memory", errlen);
+		return -1;
+	}
+	k->st = &p->st;
+	k->file.fd = -1;
+	r = dir_ensure(p->st.cfg->logdir, 0750, "out-dir", "pass --out-dir DIR (JN_LOGDIR)", err, errlen);
+	/* collect writes from its first tick: a directory it cannot write in is a usage error now. */
+	if (r == 0 && p->st.telemetry) {
+		r = csv_open(&k->file, p->st.cfg->logdir, time(NULL), err, errlen);
+		if (r == 0) {
+			k->open = true;
+			str_copy(p->st.csv_path, k->file.path, sizeof p->st.csv_path);
+		}
+	}
+	if (r != 0) {
+		free(k->fmt);
+		free(k);
+		return -1;
+	}
+	*self = k;
+	return 0;
+}
+
+static void csv_sink_write(void *self, const struct snapshot *snap)
+{
+	struct csv_sink *k = self;
+	const struct run_state *st = k->st;
+
+	if (snap->seq == k->last_seq)
+		return;
+	k->last_seq = snap->seq;
+	if (st->telemetry && !k->open)
+		period_open(k, snap);
+	else if (!st->telemetry && k->open)
+		period_close(k);
+	if (k->open)
+		csv_write(&k->file, snap);
+	else if (st->telemetry)
+		k->closed_dropped += snap->n_gpus ? snap->n_gpus : 1;
+	else if (st->preroll && !snap->lite)
+		pre_add(k, snap);
+	else if (!st->preroll)
+		pre_clear(k);
+	count_rows(k);
+}
+
+static void csv_sink_reopen(void *self)
+{
+	struct csv_sink *k = self;
+
+	if (k->open) {
+		log_info("csv: reopening %s", k->file.path);
+		csv_reopen(&k->file);
+	}
+}
+
+static void csv_sink_metrics(void *self, struct outbuf *o, const struct snapshot *snap)
+{
+	const struct csv_sink *k = self;
+
+	(void)snap;
+	prom_family(o, "gputel_csv_rows_written_total", "counter", "CSV rows written.");
+	ob_puts(o, "gputel_csv_rows_written_total ");
+	ob_put_u64(o, k->st->csv_rows_written);
+	ob_put(o, "\n", 1);
+	prom_family(o, "gputel_csv_rows_dropped_total", "counter",
+		    "CSV rows that could not be written (a full disk beyond the in-memory backlog, no file).");
+	ob_puts(o, "gputel_csv_rows_dropped_total ");
+	ob_put_u64(o, k->st->csv_rows_dropped);
+	ob_put(o, "\n", 1);
+}
+
+static void csv_sink_close(void *self)
+{
+	struct csv_sink *k = self;
+
+	if (k->open)
+		period_close(k);
+	count_rows(k);
+	free(k->pre);
+	free(k->fmt);
+	free(k);
+}
+
+const struct sink_ops sink_csv_ops = {
+	.name = "csv",
+	.open = csv_sink_open,
+	.write = csv_sink_write,
+	.reopen = csv_sink_reopen,
+	.metrics = csv_sink_metrics,
+	.close = csv_sink_close,
+};

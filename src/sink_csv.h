@@ -1,9 +1,19 @@
 /*
- * sink_csv.h - the per-tick CSV file of `gputel collect`.
+ * sink_csv.h - the per-tick CSV files: the CSV sink (sink_csv_ops in
+ * sink.h) and the durable file writer beneath it.
  *
- * One file per run, gpu_telemetry_<UTC yyyymmddThhmmssZ>.csv, one row per
- * GPU per tick (one host-only row when there is no GPU), the guide's 14
- * columns first and in its order, then the rest (docs/csv.md).
+ * The sink writes a file, gpu_telemetry_<UTC yyyymmddThhmmssZ>.csv, for
+ * each period while telemetry is on: one for the whole run of `gputel
+ * collect`, one per active period of the agent.  One row per GPU per tick
+ * (one host-only row when there is no GPU), the guide's 14 columns first
+ * and in its order, then the rest (docs/csv.md).
+ *
+ * While the agent holds utilisation above start-util (run_state.preroll),
+ * the sink keeps the full rows of that hold window in memory (at most
+ * CSV_PREROLL_MAX bytes and CSV_PREROLL_TICKS ticks, the oldest dropped
+ * first); when telemetry turns on, the period's file starts with them, so
+ * it covers the job from its first busy tick.  A hold that breaks drops
+ * them.
  *
  * Durability rules, each of which a test holds it to:
  *   - a tick's rows go out in a single write(2) on an O_APPEND descriptor;
@@ -32,8 +42,10 @@
 #define CSV_BACKLOG_MAX (1024 * 1024)             /* rows kept while writes fail */
 #define CSV_RECENT_MAX (256 * 1024)               /* rows re-sent after a truncation */
 #define CSV_RECENT_BATCHES 256
+#define CSV_PREROLL_MAX (4 * 1024 * 1024)         /* rows of the hold window */
+#define CSV_PREROLL_TICKS 8192
 
-struct csv_sink {
+struct csv_file {
 	char path[4096];
 	int fd;
 	off_t expect_size;        /* where our last write ended: less means truncated */
@@ -56,16 +68,19 @@ struct csv_sink {
  * Creates dir/gpu_telemetry_<start>.csv with its header.  Returns 0, or
  * -errno with err filled (one line naming the directory and the fix).
  */
-int csv_open(struct csv_sink *c, const char *dir, time_t start, char *err, size_t errlen);
+int csv_open(struct csv_file *c, const char *dir, time_t start, char *err, size_t errlen);
 
 /* Formats snap's rows and writes them (see the rules above). */
-void csv_write(struct csv_sink *c, const struct snapshot *snap);
+void csv_write(struct csv_file *c, const struct snapshot *snap);
+
+/* Writes n bytes of whole, formatted rows (`rows` of them) by the same rules. */
+void csv_write_rows(struct csv_file *c, const char *p, size_t n, uint64_t rows);
 
 /* Reopens the path (after logrotate moved the file away). */
-void csv_reopen(struct csv_sink *c);
+void csv_reopen(struct csv_file *c);
 
 /* Last attempt to write the backlog, then closes. Frees everything. */
-void csv_close(struct csv_sink *c);
+void csv_close(struct csv_file *c);
 
 /* ---- pure formatting, exposed for tests and `gputel gpus` ---- */
 

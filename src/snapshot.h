@@ -12,7 +12,10 @@
 #ifndef GPUTEL_SNAPSHOT_H
 #define GPUTEL_SNAPSHOT_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 
 #include "fields.h"
@@ -29,6 +32,7 @@ enum val_state {
 enum gpu_health {
 	GPU_HEALTH_UP = 0,
 	GPU_HEALTH_DOWN = 1,       /* lost or failing; being re-acquired */
+	GPU_HEALTH_STALE = 2,      /* the driver did not answer within the tick's budget */
 };
 
 enum rapl_state {
@@ -87,6 +91,8 @@ struct snapshot {
 	uint64_t seq;                   /* 1, 2, 3, ... per run; gaps mean skipped ticks */
 	struct timespec wall;           /* CLOCK_REALTIME when the tick began */
 	int64_t mono_ns;                /* CLOCK_MONOTONIC when the tick began */
+	bool lite;                      /* only GPU utilisation and health were sampled */
+	int64_t gpu_answered_ns;        /* CLOCK_MONOTONIC of the GPU source's last answer */
 	const char *backend;            /* "nvml", "nvidia-smi" or "none" */
 	unsigned int n_gpus;
 	struct gpu_reading gpu[GPUTEL_MAX_GPUS];
@@ -94,6 +100,22 @@ struct snapshot {
 	struct source_status gpu_src;
 	struct source_status host_src;
 };
+
+/* "up", "down" or "stale": the CSV's gpu_status and `gputel gpus`. */
+static inline const char *gpu_health_name(int health)
+{
+	return health == GPU_HEALTH_UP ? "up" : health == GPU_HEALTH_STALE ? "stale" : "down";
+}
+
+/* Copies src into dst: only its GPUs' slots, not the whole array. */
+static inline void snapshot_copy(struct snapshot *dst, const struct snapshot *src)
+{
+	memcpy(dst, src, offsetof(struct snapshot, gpu));
+	memcpy(dst->gpu, src->gpu, src->n_gpus * sizeof src->gpu[0]);
+	dst->host = src->host;
+	dst->gpu_src = src->gpu_src;
+	dst->host_src = src->host_src;
+}
 
 static inline void reading_set(int64_t *val, uint8_t *st, int f, int64_t v)
 {

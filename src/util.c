@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int64_t mono_now_ns(void)
@@ -44,6 +45,49 @@ int str_fmt(char *dst, size_t n, const char *fmt, ...)
 	r = vsnprintf(dst, n, fmt, ap);
 	va_end(ap);
 	return (r < 0 || (size_t)r >= n) ? -1 : r;
+}
+
+int dir_ensure(const char *dir, mode_t mode, const char *what, const char *how, char *err, size_t errlen)
+{
+	char path[4096];
+	struct stat st;
+	size_t n = str_copy(path, dir, sizeof path);
+
+	if (n == 0 || n >= sizeof path) {
+		str_fmt(err, errlen, "%s path is %s; %s", what, n ? "too long" : "empty", how);
+		return -ENAMETOOLONG;
+	}
+	/* Each missing component in turn, as mkdir -p does. */
+	for (char *p = path + 1;; p++) {
+		char c = *p;
+
+		if (c != '/' && c != '\0')
+			continue;
+		*p = '\0';
+		if (mkdir(path, mode) != 0 && errno != EEXIST) {
+			int e = errno;
+
+			if (strcmp(path, dir) == 0)
+				str_fmt(err, errlen, "cannot create %s %s: %s; create it by hand (install -d %s) or %s",
+					what, dir, strerror(e), dir, how);
+			else
+				str_fmt(err, errlen, "cannot create %s %s: %s at %s; create it by hand (install -d %s) or %s",
+					what, dir, strerror(e), path, dir, how);
+			return -e;
+		}
+		*p = c;
+		if (c == '\0')
+			break;
+	}
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		str_fmt(err, errlen, "%s %s is not a directory; %s", what, dir, how);
+		return -ENOTDIR;
+	}
+	if (access(dir, W_OK | X_OK) != 0) {
+		str_fmt(err, errlen, "%s %s is not writable by this user; fix its owner or mode, or %s", what, dir, how);
+		return -EACCES;
+	}
+	return 0;
 }
 
 void str_rtrim(char *s)

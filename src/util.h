@@ -23,6 +23,14 @@ size_t str_copy(char *dst, const char *src, size_t n);
 int str_fmt(char *dst, size_t n, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/*
+ * Makes dir and its missing parents (mode, as umask allows) and checks
+ * that the result is a directory this user can write.  Returns 0, or
+ * -errno with err set to one line naming the directory (as `what`, e.g.
+ * "out-dir"), the problem and the fix (`how`, e.g. "pass --out-dir DIR").
+ */
+int dir_ensure(const char *dir, mode_t mode, const char *what, const char *how, char *err, size_t errlen);
+
 /* Trims trailing white space (newlines from sysfs) in place. */
 void str_rtrim(char *s);
 

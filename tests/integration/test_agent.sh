@@ -1,7 +1,9 @@
 #!/bin/bash
 # gputel agent on the simulated driver: a load spike switches telemetry on
 # after start-seconds and off after stop-seconds, with a new CSV file for
-# each active period; the exporter tells the state; bad settings exit 2.
+# each active period that begins at the load's first busy tick; the
+# exporter tells the state and keeps every family while idle; bad
+# settings exit 2.
 . "$(dirname "$0")/lib.sh"
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -23,7 +25,8 @@ epoch=$(date +%s.%N)
 export GPUTEL_SIM_EPOCH=$epoch
 "$GPUTEL" agent --start-util 20 --start-seconds 1 --stop-util 10 --stop-seconds 1 \
 	--poll-interval 0.1 --out-dir "$T/out" --exporter-bind 127.0.0.1 --exporter-port "$PORT" \
-	--metric-names gputel,dcgm --duration 11.5 >"$T/agent.log" 2>&1 &
+	--metric-names gputel,dcgm --on-start "sh -c 'echo \$GPUTEL_EVENT_TIME >>$T/starts'" \
+	--duration 11.5 >"$T/agent.log" 2>&1 &
 AG=$!
 PIDS+=("$AG")
 sleep 1
@@ -45,9 +48,10 @@ check "during the spike, the exporter serves the simulated power (got '$p2')" te
 check "the agent's --metric-names dcgm serves DCGM_FI_DEV_POWER_USAGE too (got '$d2')" test "$d2" = "600.000"
 check "the agent serves every hwmon channel while active" grep -q '^gputel_hwmon_temperature_celsius{chip="coretemp",device="coretemp.0",sensor="Core 0"} ' <<<"$busy_scrape"
 check "after the spike, gputel_telemetry_active is 0 (got '$a3')" test "$a3" = 0
-check "while idle only utilisation is polled: no power series" bash -c "! grep -q '^gputel_gpu_power_watts' <<<\"\$1\"" _ "$idle_scrape"
-check "while idle the utilisation is still served" grep -q '^gputel_gpu_utilization_ratio{gpu="0"' <<<"$idle_scrape"
-check "while idle no host sensor is read" bash -c "! grep -q '^gputel_host_temperature_celsius' <<<\"\$1\"" _ "$idle_scrape"
+check "while idle the utilisation is served, fresh" grep -q '^gputel_gpu_utilization_ratio{gpu="0".*} 0.03$' <<<"$idle_scrape"
+check "while idle the power stays in /metrics (from the full tick)" grep -q '^gputel_gpu_power_watts{gpu="0".*} 70.000$' <<<"$idle_scrape"
+check "while idle the energy counter stays in /metrics" grep -q '^gputel_gpu_energy_joules_total{gpu="0"' <<<"$idle_scrape"
+check "while idle the host sensors stay in /metrics" grep -q '^gputel_host_temperature_celsius{role="cpu_pkg"}' <<<"$idle_scrape"
 files=("$T/out"/gpu_telemetry_*.csv)
 check "a new CSV file for each of the 2 active periods (got ${#files[@]})" test "${#files[@]}" -eq 2
 # Times of the first and last row of each file, in seconds after the scenario's start.
@@ -63,15 +67,41 @@ read -r s1 e1 n1 <<<"$(span "${files[0]}")"
 read -r s2 e2 n2 <<<"$(span "${files[1]}")"
 echo "# period 1: $s1..$e1 s ($n1 rows); period 2: $s2..$e2 s ($n2 rows)"
 within() { awk -v x="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(x >= lo && x <= hi) }'; }
-check "period 1 starts start-seconds after the load (2.5 s, got $s1)" within "$s1" 2.35 2.75
+check "period 1's file begins at the load's first busy tick (1.5 s, got $s1)" within "$s1" 1.5 1.62
 check "period 1 ends stop-seconds after the load ends (5.5 s, got $e1)" within "$e1" 5.2 5.7
-check "period 2 starts at 8 s (got $s2)" within "$s2" 7.85 8.25
+check "period 2's file begins at the load's first busy tick (7 s, got $s2)" within "$s2" 7.0 7.12
 check "period 2 ends at 10 s (got $e2)" within "$e2" 9.7 10.2
 check "every tick of a period has a row for both gpus" test $((n1 % 2)) -eq 0 -a $((n2 % 2)) -eq 0
 check "no torn rows" test "$(bad_rows "${files[@]}")" -eq 0
 check "every row of a period is complete: power and host columns filled" test "$(for f in "${files[@]}"; do col_values "$f" power_draw_w; col_values "$f" cpu_pkg_temp_c; done | grep -c '^$')" -eq 0
 check "each transition is logged once" test "$(grep -c 'telemetry on' "$T/agent.log")$(grep -c 'telemetry off' "$T/agent.log")" = 22
+# The hold still decides when telemetry turns on: the start hook runs at 2.5 s, not at 1.5 s.
+t_on=$(python3 - "$T/starts" "$epoch" <<'PY'
+import sys, datetime as dt
+first = open(sys.argv[1]).readline().strip()
+print(f"{dt.datetime.strptime(first, '%Y-%m-%dT%H:%M:%S.%fZ').replace(tzinfo=dt.timezone.utc).timestamp() - float(sys.argv[2]):.2f}")
+PY
+)
+check "telemetry turns on start-seconds after the load (2.5 s, got $t_on)" within "$t_on" 2.45 2.7
 check "the closing line counts 2 active periods" grep -q "2 active periods" "$T/agent.log"
+
+# The guide's thresholds on idle-load-idle.scn (load from t=10 s), the
+# timeline shifted so that the agent starts at t=8 s: the period's file
+# begins within one poll interval (1 s) of the load, not 5 s after it.
+mkdir -p "$T/preroll"
+export GPUTEL_SIM_EPOCH=$(python3 -c 'import time; print(f"{time.time() - 8:.3f}")')
+use_sim 2 "$SCN/idle-load-idle.scn" intel
+"$GPUTEL" agent --out-dir "$T/preroll" --exporter-bind 127.0.0.1 --exporter-port "$(free_port)" \
+	--duration 9 >"$T/preroll.log" 2>&1
+first=$(python3 - "$(csv_in "$T/preroll")" "$GPUTEL_SIM_EPOCH" <<'PY'
+import csv, sys, datetime as dt
+r = next(csv.DictReader(open(sys.argv[1])))
+print(f"{dt.datetime.strptime(r['timestamp'], '%Y-%m-%dT%H:%M:%S.%fZ').replace(tzinfo=dt.timezone.utc).timestamp() - float(sys.argv[2]):.2f}")
+PY
+)
+check "idle-load-idle.scn: the CSV's first row is within one poll interval of the load's start (10 s, got $first)" within "$first" 10 11
+check "idle-load-idle.scn: the first row is the load's (util 95)" test "$(col_values "$(csv_in "$T/preroll")" util_gpu_percent 0 | head -n1)" = 95
+use_sim 2 "$T/spike.scn" intel
 
 # --exporter-mode active: the port is closed while idle.
 PORT=$(free_port)
@@ -94,8 +124,11 @@ check "exporter-mode active: /metrics answers while active (got $c2)" test "$c2"
 check "start-util below stop-util exits 2 naming both keys" bash -c "[ $? -eq 2 ] && grep -q 'JN_START_UTIL' '$T/err' && grep -q 'JN_STOP_UTIL' '$T/err'"
 "$GPUTEL" agent --poll-interval 0 --out-dir "$T/out" >/dev/null 2>"$T/err"
 check "a zero poll interval exits 2" test $? -eq 2
-"$GPUTEL" agent --out-dir "$T/nope" >/dev/null 2>"$T/err"
-check "a missing out-dir exits 2 with the fix" bash -c "[ $? -eq 2 ] && grep -q 'install -d' '$T/err'"
+"$GPUTEL" agent --out-dir "$T/new/out" --duration 0.3 --exporter-port "$(free_port)" --exporter-bind 127.0.0.1 >/dev/null 2>"$T/err"
+check "a missing out-dir is created, mode 0750 (got $(stat -c %a "$T/new/out" 2>/dev/null))" test "$(stat -c %a "$T/new/out" 2>/dev/null)" = 750
+: >"$T/file"
+"$GPUTEL" agent --out-dir "$T/file/out" >/dev/null 2>"$T/err"
+check "an out-dir that cannot be created exits 2 with the fix" bash -c "[ $? -eq 2 ] && grep -q 'install -d' '$T/err' && [ \$(wc -l <'$T/err') -eq 1 ]"
 "$GPUTEL" agent --frobnicate >/dev/null 2>"$T/err"
 check "an unknown flag exits 2" test $? -eq 2
 finish

@@ -26,8 +26,8 @@ expect_usage "a missing option value is refused" "needs a value" "$GPUTEL" colle
 expect_usage "an unknown collect flag is refused" "unknown option '--frobnicate'; see 'gputel collect --help'" "$GPUTEL" collect --frobnicate
 expect_usage "an unknown gpus flag is refused" "unknown option '--xml'" "$GPUTEL" gpus --xml
 expect_usage "an unknown command is refused" "unknown command 'colect'" "$GPUTEL" colect
-expect_usage "a missing out-dir is refused" "out-dir $T/nope does not exist; create it" "$GPUTEL" collect --out-dir "$T/nope" --duration 1
 touch "$T/file"
+expect_usage "an out-dir that cannot be created is refused" "cannot create out-dir $T/file/sub: Not a directory; create it by hand \\(install -d $T/file/sub\\)" "$GPUTEL" collect --out-dir "$T/file/sub" --duration 1
 expect_usage "an out-dir that is a file is refused" "is not a directory" "$GPUTEL" collect --out-dir "$T/file" --duration 1
 mkdir -p "$T/ro" && chmod 755 "$T/ro"
 if [ "$(id -u)" -eq 0 ]; then

@@ -81,4 +81,13 @@ f2=$(csv_in "$out2")
 check "without a gpu backend collect still writes host rows (5 ticks)" test "$(($(wc -l <"$f2") - 1))" -eq 5
 check "host-only rows say gpu_status none and keep host columns" test "$(col_values "$f2" gpu_status | sort -u)/$(col_values "$f2" cpu_pkg_temp_c | grep -c .)" = "none/5"
 
+# A missing out-dir, and its missing parents, are created (mode 0750) as other collectors do.
+"$GPUTEL" collect --out-dir "$T/new/a/b" --interval 0.2 --duration 0.4 >"$T/new.log" 2>&1
+check "collect creates a missing --out-dir and its parents, mode 0750 (got $(stat -c %a "$T/new/a/b" 2>/dev/null))" \
+	test $? -eq 0 -a "$(stat -c %a "$T/new/a/b" 2>/dev/null)" = 750 -a -n "$(csv_in "$T/new/a/b")"
+
+# A RAPL counter that has not moved since the previous read gives an empty cpu_pkg_w, never 0.00.
+check "a static RAPL counter: cpu_pkg_w and system_total_w are empty, never 0.00" \
+	test -z "$(col_values "$f" cpu_pkg_w | sort -u)$(col_values "$f" system_total_w | sort -u)"
+
 finish

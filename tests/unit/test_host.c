@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "host.h"
+#include "host_internal.h"
 #include "util.h"
 
 #define INTEL "tests/fixtures/intel"
@@ -437,11 +438,14 @@ static void test_intel_fixture(void **state)
 	assert_field(HOST_F_T_SENSOR_MC, 31000);
 	assert_field(HOST_F_CHIPSET_MC, 52000);   /* pch_cannonlake beats asus_ec's 47.0 */
 	assert_field(HOST_F_VRM_MC, 44000);
-	/* A static fixture: no energy used, and no CPU time passed. */
+	/*
+	 * A static fixture: no energy used, and no CPU time passed.  Counters
+	 * that never move give no power (an empty cell), never 0 W.
+	 */
 	assert_int_equal(snap.host.rapl, RAPL_OK);
-	assert_field(HOST_F_CPU_PKG_POWER_MW, 0);
+	assert_state(HOST_F_CPU_PKG_POWER_MW, VAL_ABSENT);
 	assert_field(HOST_F_CPU_PKG_ENERGY_MJ, 0);
-	assert_field(HOST_F_DRAM_POWER_MW, 0);
+	assert_state(HOST_F_DRAM_POWER_MW, VAL_ABSENT);
 	assert_state(HOST_F_CPU_UTIL_CPCT, VAL_ABSENT);
 	assert_field(HOST_F_MEM_TOTAL_BYTES, 32719388LL * 1024);
 	assert_field(HOST_F_MEM_USED_BYTES, (32719388LL - 26873420LL) * 1024);
@@ -505,7 +509,7 @@ static void test_amd_fixture(void **state)
 	assert_field(HOST_F_CHIPSET_MC, 52000);
 	assert_field(HOST_F_VRM_MC, 47000);
 	assert_int_equal(snap.host.rapl, RAPL_OK);
-	assert_field(HOST_F_CPU_PKG_POWER_MW, 0);
+	assert_state(HOST_F_CPU_PKG_POWER_MW, VAL_ABSENT);   /* a counter that never moves */
 	assert_field(HOST_F_CPU_PKG_ENERGY_MJ, 0);
 	assert_state(HOST_F_DRAM_POWER_MW, VAL_ABSENT);   /* AMD has no dram zone */
 	assert_field(HOST_F_MEM_TOTAL_BYTES, 65530972LL * 1024);
@@ -595,12 +599,19 @@ static void test_power_from_energy(void **state)
 	(void)state;
 	fixture_copy(INTEL, dir, sizeof dir);
 	use_roots(dir);
-	t0 = mono_now_ns();
 	h = host_open();
+	/* The priming read's moment says nothing of when the counter last moved: no power yet. */
+	write_u64(dir, pkg, INTEL_PKG_UJ + 1000000);
+	write_u64(dir, dram, INTEL_DRAM_UJ + 100000);
+	t0 = mono_now_ns();
+	sample(h);
 	t1 = mono_now_ns();
+	assert_field(HOST_F_CPU_PKG_ENERGY_MJ, 1000);
+	assert_state(HOST_F_CPU_PKG_POWER_MW, VAL_ABSENT);
+	assert_state(HOST_F_DRAM_POWER_MW, VAL_ABSENT);
 	sleep_ms(50);
-	write_u64(dir, pkg, INTEL_PKG_UJ + 5000000);
-	write_u64(dir, dram, INTEL_DRAM_UJ + 1000000);
+	write_u64(dir, pkg, INTEL_PKG_UJ + 1000000 + 5000000);
+	write_u64(dir, dram, INTEL_DRAM_UJ + 100000 + 1000000);
 	/* The MMIO copy of package-0 must not be added on top. */
 	write_u64(dir, "sys/class/powercap/intel-rapl-mmio:0/energy_uj", 1);
 	/* Neither must core (inside package) nor psys. */
@@ -612,7 +623,7 @@ static void test_power_from_energy(void **state)
 
 	/* The interval host measured lies within [t2 - t1, t3 - t0]. */
 	assert_int_equal(snap.host.rapl, RAPL_OK);
-	assert_field(HOST_F_CPU_PKG_ENERGY_MJ, 5000);
+	assert_field(HOST_F_CPU_PKG_ENERGY_MJ, 6000);
 	assert_int_equal(snap.host.st[HOST_F_CPU_PKG_POWER_MW], VAL_OK);
 	mw = snap.host.val[HOST_F_CPU_PKG_POWER_MW];
 	lo = rapl_power_mw(5000000, t3 - t0);
@@ -636,14 +647,14 @@ static void test_power_from_energy(void **state)
 	t2 = mono_now_ns();
 	sample(h);
 	t3 = mono_now_ns();
-	pkg_total = 5000000 + (INTEL_MAXR - (INTEL_PKG_UJ + 5000000)) + 1000;
+	pkg_total = 6000000 + (INTEL_MAXR - (INTEL_PKG_UJ + 6000000)) + 1000;
 	assert_field(HOST_F_CPU_PKG_ENERGY_MJ, (int64_t)(pkg_total / 1000));
 	mw = snap.host.val[HOST_F_CPU_PKG_POWER_MW];
-	lo = rapl_power_mw(pkg_total - 5000000, t3 - t0);
-	hi = rapl_power_mw(pkg_total - 5000000, t2 - t1);
+	lo = rapl_power_mw(pkg_total - 6000000, t3 - t0);
+	hi = rapl_power_mw(pkg_total - 6000000, t2 - t1);
 	assert_true(mw >= lo && mw <= hi);
-	/* dram did not move since. */
-	assert_field(HOST_F_DRAM_POWER_MW, 0);
+	/* dram did not move since: too short an interval to tell, so no value rather than 0 W. */
+	assert_state(HOST_F_DRAM_POWER_MW, VAL_ABSENT);
 
 	/* A tick whose read fails is an error, and the next spans both ticks. */
 	write_file(dir, pkg, "garbage\n");
@@ -651,7 +662,7 @@ static void test_power_from_energy(void **state)
 	assert_int_equal(snap.host.rapl, RAPL_UNREADABLE);
 	assert_state(HOST_F_CPU_PKG_POWER_MW, VAL_ERROR);
 	assert_state(HOST_F_CPU_PKG_ENERGY_MJ, VAL_ERROR);
-	assert_field(HOST_F_DRAM_POWER_MW, 0);
+	assert_state(HOST_F_DRAM_POWER_MW, VAL_ABSENT);
 	assert_int_equal(snap.host_src.ok, 0);
 	write_u64(dir, pkg, 1000 + 3000000);
 	sample(h);
@@ -661,6 +672,49 @@ static void test_power_from_energy(void **state)
 	assert_int_equal(snap.host_src.ok, 1);
 
 	host_close(h);
+	rm_tree(dir);
+}
+
+/*
+ * A counter that moves only every 50 ms, read every 10 ms from a priming
+ * read at an arbitrary moment: no power until an interval starts just
+ * after a move, never 0 W while it has not moved, then the true power.
+ */
+static void test_power_of_a_slow_counter(void **state)
+{
+	static struct rapl_set set;
+	static struct host_reading r;
+	const char *pkg = "sys/class/powercap/intel-rapl:0/energy_uj";
+	const uint64_t step_uj = 2500000;     /* 50 W for 50 ms */
+	char dir[64], root[96];
+	int64_t t0;
+	int moves = 0;
+
+	(void)state;
+	fixture_copy(INTEL, dir, sizeof dir);
+	snprintf(root, sizeof root, "%s/sys", dir);
+	rapl_scan(&set, root);
+	t0 = mono_now_ns();
+	/* The counter moved 1 ms after the priming read, then every 50 ms; ticks every 10 ms from 3 ms. */
+	for (int64_t ms = 3; ms <= 203; ms += 10) {
+		int want = (int)((ms - 1) / 50) + 1;
+
+		while (moves < want)
+			write_u64(dir, pkg, INTEL_PKG_UJ + (uint64_t)++moves * step_uj);
+		memset(&r, 0, sizeof r);
+		rapl_sample(&set, t0 + ms * 1000000, 0, &r);
+		assert_int_equal(r.rapl, RAPL_OK);
+		assert_int_equal(r.st[HOST_F_CPU_PKG_ENERGY_MJ], VAL_OK);
+		assert_int_equal(r.val[HOST_F_CPU_PKG_ENERGY_MJ], (int64_t)((uint64_t)moves * step_uj / 1000));
+		/* Moves seen at 3 (re-aligns), 53, 103, 153, 203 ms: a value on each but the first. */
+		if (ms == 53 || ms == 103 || ms == 153 || ms == 203) {
+			assert_int_equal(r.st[HOST_F_CPU_PKG_POWER_MW], VAL_OK);
+			assert_int_equal(r.val[HOST_F_CPU_PKG_POWER_MW], 50000);
+		} else {
+			assert_int_not_equal(r.st[HOST_F_CPU_PKG_POWER_MW], VAL_OK);
+		}
+	}
+	rapl_release(&set);
 	rm_tree(dir);
 }
 
@@ -833,9 +887,12 @@ static void test_energy_is_directory(void **state)
 	make_dir_instead(dir, "sys/class/powercap/intel-rapl:0:1/energy_uj");
 	use_roots(dir);
 	h = host_open();
+	write_u64(dir, "sys/class/powercap/intel-rapl:0/energy_uj", INTEL_PKG_UJ + 1000);
+	sample(h);
+	write_u64(dir, "sys/class/powercap/intel-rapl:0/energy_uj", INTEL_PKG_UJ + 2000);
 	sample(h);
 	assert_int_equal(snap.host.rapl, RAPL_UNREADABLE);
-	assert_field(HOST_F_CPU_PKG_POWER_MW, 0);
+	assert_int_equal(snap.host.st[HOST_F_CPU_PKG_POWER_MW], VAL_OK);
 	assert_state(HOST_F_DRAM_POWER_MW, VAL_ERROR);
 	host_close(h);
 	rm_tree(dir);
@@ -975,9 +1032,9 @@ static void test_broken_tree(void **state)
 	assert_state(HOST_F_T_SENSOR_MC, VAL_ABSENT);
 	assert_state(HOST_F_VRM_MC, VAL_ERROR);
 	assert_field(HOST_F_CHIPSET_MC, 47000);
-	/* package-0 lost its name: no package zone left, dram still counted. */
+	/* package-0 lost its name: no package zone left, dram still counted (energy unmoved: no power yet). */
 	assert_state(HOST_F_CPU_PKG_POWER_MW, VAL_ABSENT);
-	assert_field(HOST_F_DRAM_POWER_MW, 0);
+	assert_state(HOST_F_DRAM_POWER_MW, VAL_ABSENT);
 	assert_state(HOST_F_MEM_TOTAL_BYTES, VAL_ERROR);
 	assert_int_equal(snap.host_src.ok, 0);
 	n = host_temps(h, &ti);
@@ -1106,6 +1163,7 @@ int main(void)
 		cmocka_unit_test(test_amd_fixture),
 		cmocka_unit_test(test_tctl_without_tdie),
 		cmocka_unit_test(test_power_from_energy),
+		cmocka_unit_test(test_power_of_a_slow_counter),
 		cmocka_unit_test(test_cpu_and_temps_change),
 		cmocka_unit_test(test_detail),
 		cmocka_unit_test(test_energy_is_directory),

@@ -12,9 +12,18 @@
 
 static char buf[1 << 18];
 static struct snapshot snap;
+
+/* A sink's own families, as pipeline_metrics() would add them. */
+static void extra(void *ctx, struct outbuf *o, const struct snapshot *s)
+{
+	(void)s;
+	prom_family(o, "gputel_test_rows_total", "counter", "Rows.");
+	ob_puts(o, ctx);
+}
+
 static const struct prom_self self = {
 	.version = "1.2.3", .driver_version = "550.54.15", .telemetry_active = 1,
-	.have_csv = 1, .csv_rows_written = 42, .csv_rows_dropped = 7,
+	.extra = extra, .extra_ctx = "gputel_test_rows_total 42\n",
 };
 
 static void fill(void)
@@ -83,8 +92,7 @@ static void test_values_in_base_units(void **state)
 	assert_non_null(strstr(buf, "gputel_gpu_clocks_event_reason" G0 ",reason=\"sw_power_cap\"} 1\n"));
 	assert_non_null(strstr(buf, "gputel_gpu_clocks_event_reason" G0 ",reason=\"hw_thermal_slowdown\"} 1\n"));
 	assert_non_null(strstr(buf, "gputel_gpu_clocks_event_reason" G0 ",reason=\"gpu_idle\"} 0\n"));
-	assert_non_null(strstr(buf, "gputel_csv_rows_written_total 42\n"));
-	assert_non_null(strstr(buf, "gputel_csv_rows_dropped_total 7\n"));
+	assert_non_null(strstr(buf, "# TYPE gputel_test_rows_total counter\ngputel_test_rows_total 42\n"));
 	assert_non_null(strstr(buf, "gputel_telemetry_active 1\n"));
 	assert_non_null(strstr(buf, "gputel_build_info{version=\"1.2.3\"} 1\n"));
 	assert_non_null(strstr(buf, "gputel_collect_duration_seconds{source=\"gpu\"} 0.000081\n"));

@@ -52,23 +52,25 @@ static size_t name_len(const char *entry)
 	return eq ? (size_t)(eq - entry) : strlen(entry);
 }
 
-/* Our environment with env_add's names replaced; NULL when there is nothing to add. */
-static char **build_env(char *const *env_add, int *err)
+/*
+ * Our environment with env_add's names replaced, in *out (NULL when there
+ * is nothing to add).  Returns 0 or -ENOMEM.
+ */
+static int build_env(char *const *env_add, char ***out)
 {
 	size_t n_env = 0, n_add = 0, k = 0;
 	char **envp;
 
+	*out = NULL;
 	if (!env_add || !env_add[0])
-		return NULL;
+		return 0;
 	while (environ[n_env])
 		n_env++;
 	while (env_add[n_add])
 		n_add++;
 	envp = calloc(n_env + n_add + 1, sizeof *envp);
-	if (!envp) {
-		*err = ENOMEM;
-		return NULL;
-	}
+	if (!envp)
+		return -ENOMEM;
 	for (size_t i = 0; i < n_env; i++) {
 		size_t len = name_len(environ[i]);
 		bool replaced = false;
@@ -80,7 +82,18 @@ static char **build_env(char *const *env_add, int *err)
 	}
 	for (size_t a = 0; a < n_add; a++)
 		envp[k++] = env_add[a];
-	return envp;
+	*out = envp;
+	return 0;
+}
+
+/* A pipe with both ends above 0..2.  Returns 0 or -errno. */
+static int pipe_above_stdio(int fds[2])
+{
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -errno;
+	fds[0] = fd_above_stdio(fds[0]);
+	fds[1] = fd_above_stdio(fds[1]);
+	return fds[0] < 0 || fds[1] < 0 ? -EMFILE : 0;
 }
 
 /* The child's side, between fork and exec: async-signal-safe calls only. */
@@ -124,56 +137,50 @@ fail:
 int child_start(struct child *c, const struct child_spec *spec)
 {
 	int pipe_out[2] = { -1, -1 }, report[2] = { -1, -1 }, devnull = -1;
-	int in = -1, out = -1, errfd = -1, e = 0, r = -1;
+	int in, out, errfd, exec_errno = 0;
 	char **envp = NULL;
 	pid_t pid, parent = getpid();
 	ssize_t got;
+	int r;
 
 	c->pid = 0;
 	c->out_fd = -1;
 	if (!spec->argv || !spec->argv[0])
 		return -EINVAL;
-	envp = build_env(spec->env_add, &e);
-	if (e)
+	r = build_env(spec->env_add, &envp);
+	if (r != 0)
 		goto out;
 	if (spec->stdin_null || spec->out == CHILD_NULL || spec->err == CHILD_NULL) {
 		devnull = fd_above_stdio(open("/dev/null", O_RDWR | O_CLOEXEC));
-		if (devnull < 0)
-			goto out_errno;
+		r = devnull < 0 ? -errno : 0;
+		if (r != 0)
+			goto out;
 	}
-	if (spec->out == CHILD_PIPE) {
-		if (pipe2(pipe_out, O_CLOEXEC) < 0)
-			goto out_errno;
-		pipe_out[0] = fd_above_stdio(pipe_out[0]);
-		pipe_out[1] = fd_above_stdio(pipe_out[1]);
-		if (pipe_out[0] < 0 || pipe_out[1] < 0)
-			goto out_errno;
-	}
-	if (pipe2(report, O_CLOEXEC) < 0)
-		goto out_errno;
-	report[0] = fd_above_stdio(report[0]);
-	report[1] = fd_above_stdio(report[1]);
-	if (report[0] < 0 || report[1] < 0)
-		goto out_errno;
+	if (spec->out == CHILD_PIPE && (r = pipe_above_stdio(pipe_out)) != 0)
+		goto out;
+	if ((r = pipe_above_stdio(report)) != 0)
+		goto out;
 	in = spec->stdin_null ? devnull : -1;
 	out = spec->out == CHILD_PIPE ? pipe_out[1] : spec->out == CHILD_NULL ? devnull : -1;
 	errfd = spec->err == CHILD_NULL ? devnull : -1;
 	pid = fork();
-	if (pid < 0)
-		goto out_errno;
+	if (pid < 0) {
+		r = -errno;
+		goto out;
+	}
 	if (pid == 0)
 		exec_child(spec, envp ? envp : environ, in, out, errfd, report[1], parent);
 	close_fd(&report[1]);
 	/* EOF means the exec succeeded: the report pipe is close-on-exec. */
 	do
-		got = read(report[0], &e, sizeof e);
+		got = read(report[0], &exec_errno, sizeof exec_errno);
 	while (got < 0 && errno == EINTR);
-	if (got == (ssize_t)sizeof e) {
+	if (got == (ssize_t)sizeof exec_errno) {
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
+		r = -exec_errno;
 		goto out;
 	}
-	e = 0;
 	c->pid = pid;
 	if (spec->out == CHILD_PIPE) {
 		fcntl(pipe_out[0], F_SETFL, fcntl(pipe_out[0], F_GETFL) | O_NONBLOCK);
@@ -181,9 +188,6 @@ int child_start(struct child *c, const struct child_spec *spec)
 		pipe_out[0] = -1;
 	}
 	r = 0;
-	goto out;
-out_errno:
-	e = errno;
 out:
 	close_fd(&pipe_out[0]);
 	close_fd(&pipe_out[1]);
@@ -191,7 +195,7 @@ out:
 	close_fd(&report[1]);
 	close_fd(&devnull);
 	free(envp);
-	return r == 0 ? 0 : -(e ? e : EIO);
+	return r;
 }
 
 bool child_wait(struct child *c, int64_t timeout_ns, int *status)

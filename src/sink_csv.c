@@ -756,31 +756,31 @@ static void count_rows(struct csv_sink *k)
 static int csv_sink_open(void **self, struct pipeline *p, char *err, size_t errlen)
 {
 	struct csv_sink *k = calloc(1, sizeof *k);
-	int r;
+	int r = -1;
 
 	if (!k || !(k->fmt = malloc(CSV_BATCH_MAX))) {
-		free(k);
 		str_copy(err, "out of memory", errlen);
-		return -1;
+		goto out;
 	}
 	k->st = &p->st;
 	k->file.fd = -1;
-	r = dir_ensure(p->st.cfg->logdir, 0750, "out-dir", "pass --out-dir DIR (JN_LOGDIR)", err, errlen);
+	if (dir_ensure(p->st.cfg->logdir, 0750, "out-dir", "pass --out-dir DIR (JN_LOGDIR)", err, errlen) != 0)
+		goto out;
 	/* collect writes from its first tick: a directory it cannot write in is a usage error now. */
-	if (r == 0 && p->st.telemetry) {
-		r = csv_open(&k->file, p->st.cfg->logdir, time(NULL), err, errlen);
-		if (r == 0) {
-			k->open = true;
-			str_copy(p->st.csv_path, k->file.path, sizeof p->st.csv_path);
-		}
-	}
-	if (r != 0) {
-		free(k->fmt);
-		free(k);
-		return -1;
+	if (p->st.telemetry) {
+		if (csv_open(&k->file, p->st.cfg->logdir, time(NULL), err, errlen) != 0)
+			goto out;
+		k->open = true;
+		str_copy(p->st.csv_path, k->file.path, sizeof p->st.csv_path);
 	}
 	*self = k;
-	return 0;
+	k = NULL;
+	r = 0;
+out:
+	if (k)
+		free(k->fmt);
+	free(k);
+	return r;
 }
 
 static void csv_sink_write(void *self, const struct snapshot *snap)

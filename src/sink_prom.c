@@ -141,21 +141,28 @@ static size_t render(struct prom_sink *k, const struct snapshot *snap)
 	}
 }
 
+static void prom_sink_free(struct prom_sink *k)
+{
+	if (!k)
+		return;
+	http_off(k);
+	free(k->merged);
+	free(k->last_full);
+	free(k->buf);
+	free(k);
+}
+
 static int prom_sink_open(void **self, struct pipeline *p, char *err, size_t errlen)
 {
 	const struct config *cfg = p->st.cfg;
 	struct prom_sink *k = calloc(1, sizeof *k);
 	int64_t three = 3 * cfg->poll_interval_ns;
+	int r = -1;
 
 	if (!k || !(k->buf = malloc(PROM_RENDER_START)) || !(k->last_full = malloc(sizeof *k->last_full)) ||
 	    !(k->merged = malloc(sizeof *k->merged))) {
-		if (k) {
-			free(k->buf);
-			free(k->last_full);
-		}
-		free(k);
 		str_copy(err, "out of memory", errlen);
-		return -1;
+		goto out;
 	}
 	k->p = p;
 	k->cap = PROM_RENDER_START;
@@ -163,15 +170,14 @@ static int prom_sink_open(void **self, struct pipeline *p, char *err, size_t err
 	k->opt = (struct http_options){ cfg->exporter_bind, (unsigned int)cfg->exporter_port,
 					three > 3 * NS_PER_SEC ? three : 3 * NS_PER_SEC, NULL };
 	/* Listen first: a port that is taken is a usage error, found before any GPU work. */
-	if (http_wanted(k) && http_on(k, err, errlen) != 0) {
-		free(k->merged);
-		free(k->last_full);
-		free(k->buf);
-		free(k);
-		return -1;
-	}
+	if (http_wanted(k) && http_on(k, err, errlen) != 0)
+		goto out;
 	*self = k;
-	return 0;
+	k = NULL;
+	r = 0;
+out:
+	prom_sink_free(k);
+	return r;
 }
 
 static void prom_sink_write(void *self, const struct snapshot *snap)
@@ -213,13 +219,7 @@ static void prom_sink_write(void *self, const struct snapshot *snap)
 
 static void prom_sink_close(void *self)
 {
-	struct prom_sink *k = self;
-
-	http_off(k);
-	free(k->merged);
-	free(k->last_full);
-	free(k->buf);
-	free(k);
+	prom_sink_free(self);
 }
 
 const struct sink_ops sink_prom_ops = {

@@ -103,6 +103,41 @@ check "idle-load-idle.scn: the CSV's first row is within one poll interval of th
 check "idle-load-idle.scn: the first row is the load's (util 95)" test "$(col_values "$(csv_in "$T/preroll")" util_gpu_percent 0 | head -n1)" = 95
 use_sim 2 "$T/spike.scn" intel
 
+# While idle, every scrape has every family (a full tick every
+# --idle-sample-seconds), and the energy counter never goes back.
+cat >"$T/idle.scn" <<'SCN'
+gpus 2
+at 0 all util=2 power_w=60
+SCN
+use_sim 2 "$T/idle.scn" intel
+PORT=$(free_port)
+"$GPUTEL" agent --out-dir "$T/idle" --exporter-bind 127.0.0.1 --exporter-port "$PORT" --poll-interval 0.1 \
+	--idle-sample-seconds 0.5 --duration 3.5 >"$T/idle.log" 2>&1 &
+AG=$!
+PIDS+=("$AG")
+sleep 0.5
+: >"$T/idle-energy"
+for ((i = 0; i < 20; i++)); do
+	curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^gputel_gpu_energy_joules_total\{gpu="0"/ { e = $NF } /^gputel_gpu_power_watts\{gpu="0"/ { p = $NF } END { print (e == "" ? "-" : e), (p == "" ? "-" : p) }' >>"$T/idle-energy"
+	sleep 0.12
+done
+wait "$AG"
+check "idle: every one of 20 scrapes has the energy counter and the power" test "$(grep -c -- '-' "$T/idle-energy")" -eq 0
+check "idle: the energy counter never goes back from scrape to scrape" \
+	awk 'NR > 1 && $1 + 0 < prev { bad = 1 } { prev = $1 + 0 } END { exit bad }' "$T/idle-energy"
+check "idle: the counter moves on with the full ticks" test "$(cut -d' ' -f1 "$T/idle-energy" | sort -u | wc -l)" -ge 3
+PORT=$(free_port)
+"$GPUTEL" agent --out-dir "$T/idle" --exporter-bind 127.0.0.1 --exporter-port "$PORT" --poll-interval 0.1 \
+	--idle-sample-seconds 0 --duration 2 >"$T/idle0.log" 2>&1 &
+AG=$!
+PIDS+=("$AG")
+sleep 1
+zero_scrape=$(curl -s "http://127.0.0.1:$PORT/metrics")
+wait "$AG"
+check "--idle-sample-seconds 0: while idle only utilisation is served, as before" \
+	bash -c "grep -q '^gputel_gpu_utilization_ratio{gpu=\"0\"' <<<\"\$1\" && ! grep -q '^gputel_gpu_power_watts' <<<\"\$1\"" _ "$zero_scrape"
+use_sim 2 "$T/spike.scn" intel
+
 # --exporter-mode active: the port is closed while idle.
 PORT=$(free_port)
 export GPUTEL_SIM_EPOCH=$(date +%s.%N)

@@ -125,7 +125,8 @@ fuzz: $(FUZZ_BIN)
 fuzz-build-if-clang:
 	@if command -v $(FUZZ_CC) >/dev/null 2>&1; then $(MAKE) --no-print-directory fuzz; fi
 
-bench: deps all
+bench: all
+	@scripts/deps.sh --bench
 	@bench/run.sh
 
 clean:
@@ -185,10 +186,11 @@ $(DIST_FILES):
 	sed $(DIST_SED) $< >$@.tmp && mv $@.tmp $@
 
 # The man pages: made from the same tables as the program's help
-# (scripts/gen-man.sh runs the built binary).
+# (scripts/gen-man.sh runs the built binary).  One run makes both: a
+# grouped target, so that make -j never starts two runs at once.
 MAN_PAGES := $(BUILD)/man/gputel.8 $(BUILD)/man/justnews-gpu-telemetry.5
 man: $(MAN_PAGES)
-$(MAN_PAGES): $(BUILD)/gputel scripts/gen-man.sh $(wildcard packaging/man/*)
+$(MAN_PAGES) &: $(BUILD)/gputel scripts/gen-man.sh $(wildcard packaging/man/*)
 	@mkdir -p $(@D)
 	scripts/gen-man.sh $(BUILD)/gputel $(BUILD)/man
 

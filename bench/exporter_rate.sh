@@ -10,6 +10,7 @@
 # Usage: bench/exporter_rate.sh [SECONDS_PER_WRK_RUN] [RUNS] [IDLE_SECONDS]
 set -u
 cd "$(dirname "$0")/.."
+scripts/deps.sh --bench || exit 1
 dur=${1:-10}
 runs=${2:-3}
 idle=${3:-300}

@@ -1,12 +1,27 @@
 #!/bin/sh
 # Installs the Debian packages gputel needs to build and test, if missing.
 # As root it runs apt-get; otherwise it prints the exact command to run.
-# Usage: scripts/deps.sh [--print]   (--print: only list what is missing)
+# Usage: scripts/deps.sh [--bench] [--print]
+#   --bench   also the peers the benchmarks in bench/ measure against
+#   --print   only list what is missing
 set -eu
+
+bench=false
+print=false
+for a in "$@"; do
+	case $a in
+	--bench) bench=true ;;
+	--print) print=true ;;
+	*) echo "deps: unknown option '$a'; use --bench or --print" >&2; exit 2 ;;
+	esac
+done
 
 PACKAGES="gcc make libc6-dev clang libclang-rt-14-dev libcmocka-dev logrotate \
 valgrind time util-linux procps gawk python3 prometheus \
 libmicrohttpd-dev zlib1g-dev libcjson-dev curl systemd groff-base man-db mandoc bash-completion debhelper dpkg-dev build-essential lintian"
+
+# bench/exporter_rate.sh drives wrk against the exporter and node_exporter.
+$bench && PACKAGES="$PACKAGES wrk prometheus-node-exporter"
 
 missing=""
 for p in $PACKAGES; do
@@ -17,7 +32,7 @@ done
 
 [ -z "$missing" ] && exit 0
 
-if [ "${1:-}" = "--print" ]; then
+if $print; then
 	echo "$missing"
 	exit 0
 fi

@@ -35,13 +35,18 @@ int sampler_open(struct sampler *s, const struct gpu_options *opt, char *err, si
 	return 0;
 }
 
-/* The host part of a sample: read now, or left absent for a lite one. */
-static void sample_host(struct sampler *s, struct snapshot *snap, bool lite)
+/* A sample's time: the instant its reads begin. */
+static void stamp(struct snapshot *snap, bool lite)
 {
 	clock_gettime(CLOCK_REALTIME, &snap->wall);
 	snap->mono_ns = mono_now_ns();
 	snap->lite = lite;
-	if (lite) {
+}
+
+/* The host part of a sample: read now, or left absent for a lite one. */
+static void sample_host(struct sampler *s, struct snapshot *snap)
+{
+	if (snap->lite) {
 		memset(&snap->host, 0, sizeof snap->host);
 		snap->host_src.duration_ns = 0;
 		snap->host_src.ok = 1;
@@ -54,7 +59,8 @@ void sampler_take(struct sampler *s, struct snapshot *snap)
 {
 	snap->seq = s->seq;
 	gpu_set_lite(&s->gpus, s->lite);
-	sample_host(s, snap, s->lite);
+	stamp(snap, s->lite);
+	sample_host(s, snap);
 	gpu_sample(&s->gpus, snap);
 	snap->gpu_answered_ns = mono_now_ns();
 	s->stats.ticks++;
@@ -122,44 +128,55 @@ static void publish(struct sampler *s, const struct snapshot *gpu)
 	o->gpu_answered_ns = s->answered_ns;
 }
 
-/* Starts what waits for the worker; without one, does it here.  Returns SAMPLER_* bits. */
+/*
+ * Starts what waits for the worker; without one, does it here.  The host
+ * is read on this thread while the worker reads the GPUs.  Returns
+ * SAMPLER_* bits.
+ */
 static unsigned int dispatch(struct sampler *s)
 {
 	struct gpu_job job = { 0 };
+	struct snapshot *into;
 
 	if (s->job != SAMPLER_JOB_NONE)
 		return 0;
 	if (s->fresh_wanted) {
 		s->fresh_wanted = false;
-		s->fresh.seq = s->seq;
-		sample_host(s, &s->fresh, false);
-		if (!s->worker) {
-			gpu_sample(&s->gpus, &s->fresh);
-			s->fresh.gpu_answered_ns = mono_now_ns();
-			s->fresh_ok = true;
-			return SAMPLER_FRESH;
-		}
+		into = &s->fresh;
+		into->seq = s->seq;
+		stamp(into, false);
 		job.full = job.fresh = true;
 		s->job = SAMPLER_JOB_FRESH;
 	} else if (s->tick_wanted) {
-		bool lite = s->lite && !s->full_wanted;
-
+		into = &s->pending;
+		into->seq = s->seq;
+		stamp(into, s->lite && !s->full_wanted);
 		s->tick_wanted = s->full_wanted = false;
-		s->pending.seq = s->seq;
-		sample_host(s, &s->pending, lite);
-		if (!s->worker) {
-			gpu_sample(&s->gpus, &s->pending);
-			publish(s, &s->pending);
-			return SAMPLER_TICK;
-		}
-		job.full = !lite;
+		job.full = !into->lite;
 		s->job = SAMPLER_JOB_TICK;
 	} else {
 		return 0;
 	}
+	if (!s->worker) {
+		enum sampler_job done = s->job;
+
+		s->job = SAMPLER_JOB_NONE;
+		sample_host(s, into);
+		gpu_sample(&s->gpus, into);
+		into->gpu_answered_ns = mono_now_ns();
+		if (done == SAMPLER_JOB_FRESH) {
+			s->fresh_ok = true;
+			return SAMPLER_FRESH;
+		}
+		publish(s, into);
+		return SAMPLER_TICK;
+	}
 	s->job_posted_ns = mono_now_ns();
-	if (gpu_worker_post(s->worker, job) != 0)
+	if (gpu_worker_post(s->worker, job) != 0) {
 		s->job = SAMPLER_JOB_NONE;   /* cannot happen: the worker is idle when job is NONE */
+		return 0;
+	}
+	sample_host(s, into);
 	return 0;
 }
 
@@ -218,7 +235,8 @@ unsigned int sampler_on_timer(struct sampler *s)
 	record_lateness(&s->stats, mono_now_ns() - (s->start_ns + (int64_t)(s->seq - 1) * s->interval_ns));
 	if (s->stuck) {
 		s->pending.seq = s->seq;
-		sample_host(s, &s->pending, s->lite);
+		stamp(&s->pending, s->lite);
+		sample_host(s, &s->pending);
 		publish(s, NULL);
 		return SAMPLER_TICK;
 	}
@@ -291,7 +309,8 @@ unsigned int sampler_on_time(struct sampler *s)
 			s->stats.missed++;
 		s->tick_wanted = s->full_wanted = false;
 		s->pending.seq = s->seq;
-		sample_host(s, &s->pending, s->lite);
+		stamp(&s->pending, s->lite);
+		sample_host(s, &s->pending);
 	} else if (s->job != SAMPLER_JOB_TICK) {
 		return bits;
 	}

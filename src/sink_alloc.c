@@ -116,6 +116,8 @@ static int alloc_sink_open(void **self, struct pipeline *p, char *err, size_t er
 		return -1;
 	}
 	k->st = &p->st;
+	/* A request that comes before the first tick waits for a sample like any other. */
+	k->api.host = (struct alloc_api_host){ want_fresh, write_status, k };
 	ops = alloc_api_ops(&k->api);
 	if (control_start(&k->control, &opt, &ops, err, errlen) != 0) {
 		free(k);
@@ -142,6 +144,9 @@ static void alloc_sink_fresh(void *self, const struct snapshot *snap)
 	struct alloc_sink *k = self;
 
 	k->fresh_asked = false;
+	/* Before the first tick: the saved allocations are placed on this sample. */
+	if (!k->loaded && snap)
+		load(k, snap);
 	k->api.fresh = snap;
 	control_resume_deferred(k->control);
 	k->api.fresh = NULL;

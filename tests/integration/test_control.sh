@@ -193,4 +193,22 @@ check "without the socket: telemetry off and no allocation series" \
 	bash -c "grep -qx 'gputel_telemetry_active 0' <<<\"\$1\" && ! grep -q '^gputel_allocation' <<<\"\$1\"" _ "$m2"
 wait "$A2"
 check "... and the saved allocation is still there for the next agent with a socket" grep -q '"kept"' "$T/state/allocations.json"
+
+# A begin sent as soon as the socket exists, before the first tick (a slow
+# driver: 20 ms a call), waits for a sample instead of failing.
+cat >"$T/slow.scn" <<'SCN'
+gpus 2
+at 0 all util=3 latency_ms=20
+SCN
+use_sim 2 "$T/slow.scn" intel
+rm -f "$T/state/allocations.json"
+"$GPUTEL" agent --config /dev/null --out-dir "$T/out" --state-dir "$T/state" --control-socket "$T/run/c.sock" \
+	--exporter-bind 127.0.0.1 --exporter-port "$(free_port)" --start-util 90 --duration 6 >"$T/early.log" 2>&1 &
+A3=$!
+PIDS+=("$A3")
+for ((i = 0; i < 200; i++)); do [ -S "$T/run/c.sock" ] && break; sleep 0.01; done
+early=$(curl -s --unix-socket "$T/run/c.sock" -X POST --data-binary '{"id": "early", "gpus": [0]}' -w '\n%{http_code}' http://x/v1/allocations)
+check "a begin before the first tick waits for a sample and answers 201 (got $(tail -n1 <<<"$early"))" test "$(tail -n1 <<<"$early")" = 201
+check "... measured on the GPU it names" test "$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["gpus"][0]["uuid"][:4])' "$(sed '$d' <<<"$early")")" = GPU-
+wait "$A3"
 finish

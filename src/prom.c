@@ -87,6 +87,20 @@ static void gpu_series(struct outbuf *o, const char *name, const struct gpu_read
 	ob_puts(o, "} ");
 }
 
+/*
+ * Whether row m belongs to name set `set`; if so, and it starts a family
+ * (*family holds the last one written), its HELP and TYPE go out first.
+ */
+static bool in_set(struct outbuf *o, const struct field_prom *m, unsigned int set, const char **family)
+{
+	if (m->set != set)
+		return false;
+	if (!*family || strcmp(*family, m->name) != 0)
+		prom_family(o, m->name, m->type, m->help);
+	*family = m->name;
+	return true;
+}
+
 void prom_gpu_fields(struct outbuf *o, const struct snapshot *snap, unsigned int set,
 		     prom_series_fn series, const void *ctx)
 {
@@ -96,11 +110,8 @@ void prom_gpu_fields(struct outbuf *o, const struct snapshot *snap, unsigned int
 		for (int k = 0; k < FIELD_PROM_MAX && gpu_fields[f].prom[k].set; k++) {
 			const struct field_prom *m = &gpu_fields[f].prom[k];
 
-			if (m->set != set)
+			if (!in_set(o, m, set, &family))
 				continue;
-			if (!family || strcmp(family, m->name) != 0)
-				prom_family(o, m->name, m->type, m->help);
-			family = m->name;
 			for (unsigned int i = 0; i < snap->n_gpus; i++) {
 				const struct gpu_reading *g = &snap->gpu[i];
 
@@ -123,12 +134,7 @@ void prom_host_fields(struct outbuf *o, const struct snapshot *snap, unsigned in
 		for (int k = 0; k < FIELD_PROM_MAX && host_fields[f].prom[k].set; k++) {
 			const struct field_prom *m = &host_fields[f].prom[k];
 
-			if (m->set != set)
-				continue;
-			if (!family || strcmp(family, m->name) != 0)
-				prom_family(o, m->name, m->type, m->help);
-			family = m->name;
-			if (h->st[f] != VAL_OK)
+			if (!in_set(o, m, set, &family) || h->st[f] != VAL_OK)
 				continue;
 			ob_puts(o, m->name);
 			if (m->label) {

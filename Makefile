@@ -1,9 +1,11 @@
 # gputel - build, test and demo.  See README.md.
 #
-#   make                       build/gputel, the simulated driver, the fake nvidia-smi
+#   make                       build/gputel, libgputel, the man pages (build/man/),
+#                              the simulated driver, the fake nvidia-smi
 #   make check                 every test; ends with "N passed, N failed"
 #   make check SANITIZE=address,undefined
-#   make demo                  the agent on simulated GPUs through a load spike (18 s)
+#   make demo                  the agent on simulated GPUs through a load spike (18 s);
+#                              installs only what the demo needs
 #   make fuzz                  build the libFuzzer harnesses (clang)
 #   make bench                 the benchmarks in bench/ (figures: docs/benchmarks.md)
 #   make install               PREFIX=/usr/local DESTDIR= (see docs/operations.md)
@@ -100,6 +102,10 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB_OBJ) $(BUILD)/sim/scenario.o
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
+# The unit tests' objects are kept, not removed as intermediates: a second
+# make check recompiles nothing, and its last line stays "N passed, N failed".
+.SECONDARY: $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.o)
+
 unit: deps all $(UNIT_BIN)
 	@tests/run.sh --unit
 
@@ -109,7 +115,9 @@ integration: deps all
 check: deps all $(UNIT_BIN) fuzz-build-if-clang
 	@tests/run.sh
 
-demo: deps all
+demo:
+	@scripts/deps.sh --demo
+	@$(MAKE) --no-print-directory all
 	@scripts/demo.sh
 
 # libFuzzer harnesses (clang only); make check runs each for a short while.
@@ -123,7 +131,7 @@ fuzz: $(FUZZ_BIN)
 
 .PHONY: fuzz-build-if-clang
 fuzz-build-if-clang:
-	@if command -v $(FUZZ_CC) >/dev/null 2>&1; then $(MAKE) --no-print-directory fuzz; fi
+	@if command -v $(FUZZ_CC) >/dev/null 2>&1; then $(MAKE) -s --no-print-directory fuzz; fi
 
 bench: all
 	@scripts/deps.sh --bench
@@ -190,6 +198,7 @@ $(DIST_FILES):
 # grouped target, so that make -j never starts two runs at once.
 MAN_PAGES := $(BUILD)/man/gputel.8 $(BUILD)/man/justnews-gpu-telemetry.5
 man: $(MAN_PAGES)
+all: $(MAN_PAGES)
 $(MAN_PAGES) &: $(BUILD)/gputel scripts/gen-man.sh $(wildcard packaging/man/*)
 	@mkdir -p $(@D)
 	scripts/gen-man.sh $(BUILD)/gputel $(BUILD)/man

@@ -23,8 +23,9 @@
  * Autostart: with GPU_TELEMETRY_AUTOSTART set to 1, true or yes,
  * gputel_alloc_begin() makes sure an agent runs when none answers: first
  * `systemctl start justnews-gpu-telemetry.service`, and if systemctl is
- * missing or fails, a local `gputel agent --exit-when-idle` ($GPUTEL_AGENT,
- * else gputel on PATH), detached; then it waits up to
+ * missing or fails, a local `gputel agent --exit-when-idle
+ * --log-to-state-dir` ($GPUTEL_AGENT, else gputel on PATH), detached, which
+ * logs to agent.log in its state directory; then it waits up to
  * GPUTEL_AUTOSTART_WAIT_MS for the socket.  Without the variable nothing
  * is ever started, and GPUTEL_E_NOAGENT says no agent answered.
  *

@@ -338,7 +338,7 @@ static int start_local(const char *sock)
 {
 	const char *env = getenv("GPUTEL_AGENT");
 	char exe[4096];
-	char *argv[] = { exe, "agent", "--exit-when-idle", "--control-socket", (char *)sock, NULL };
+	char *argv[] = { exe, "agent", "--exit-when-idle", "--log-to-state-dir", "--control-socket", (char *)sock, NULL };
 	pid_t pid;
 	int st;
 

@@ -7,10 +7,30 @@
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-out=${DEMO_DIR:-$(mktemp -d /tmp/gputel-demo.XXXXXX)}
+case $BUILD in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
+# The demo's files go to DEMO_DIR, else to a new temporary directory that is
+# removed when the demo fails or is interrupted, and kept (it says where) when
+# it finishes, for a look at the CSV.
+if [ -n "${DEMO_DIR:-}" ]; then
+	out=$DEMO_DIR
+	made_out=false
+else
+	out=$(mktemp -d /tmp/gputel-demo.XXXXXX)
+	made_out=true
+fi
+agent=
+finished=false
+cleanup() {
+	[ -n "$agent" ] && kill "$agent" 2>/dev/null || true
+	if $made_out && ! $finished; then
+		rm -rf "$out"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 port=${DEMO_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 
-export GPUTEL_NVML_LIBRARY="$PWD/$BUILD/libnvidia-ml-sim.so"
+export GPUTEL_NVML_LIBRARY="$BUILD/libnvidia-ml-sim.so"
 export GPUTEL_SIM_GPUS=4
 export GPUTEL_SIM_SCENARIO="$PWD/sim/scenarios/spike.scn"
 export GPUTEL_SYSFS_ROOT="$PWD/tests/fixtures/intel/sys"
@@ -27,13 +47,12 @@ echo "demo: gputel agent --start-util 20 --start-seconds 5 --stop-util 10 --stop
 	--out-dir "$out" --exporter-bind 127.0.0.1 --exporter-port "$port" --duration 18 \
 	--control-socket "$out/control.sock" --state-dir "$out" &
 agent=$!
-trap 'kill $agent 2>/dev/null || true' EXIT
 for t in 2 10; do
 	sleep $((t == 2 ? 2 : 8))
 	echo "demo: at ${t} s, curl /metrics: $(curl -s "http://127.0.0.1:$port/metrics" | grep -E '^gputel_(telemetry_active|gpu_power_watts\{gpu="0")' | sed 's/{.*}//' | tr '\n' ' ')"
 done
 wait $agent
-trap - EXIT
+agent=
 csv=$(ls "$out"/gpu_telemetry_*.csv)
 echo
 first=$(awk -F, 'NR == 2 { print $1 }' "$csv")
@@ -48,3 +67,7 @@ awk -F, -v OFS=, 'NR == 1 || $16 == 0 { print $1, $2, $3, $4, $6, $9, $15, $16, 
 echo "..."
 echo "demo: every column is described in docs/csv.md, every metric in docs/metrics.md;"
 echo "demo: the allocation API the agent also served (on $out/control.sock) is in docs/control-api.md"
+finished=true
+if $made_out; then
+	echo "demo: the CSV and the agent's state are kept in $out to look at; rm -r $out removes them"
+fi

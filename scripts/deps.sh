@@ -1,24 +1,39 @@
 #!/bin/sh
 # Installs the Debian packages gputel needs to build and test, if missing.
 # As root it runs apt-get; otherwise it prints the exact command to run.
-# Usage: scripts/deps.sh [--bench] [--print]
+# Usage: scripts/deps.sh [--demo | --bench] [--print]
+#   (none)    what make, make check and make deb need
+#   --demo    only what make and make demo need
 #   --bench   also the peers the benchmarks in bench/ measure against
 #   --print   only list what is missing
 set -eu
 
 bench=false
+demo=false
 print=false
 for a in "$@"; do
 	case $a in
 	--bench) bench=true ;;
+	--demo) demo=true ;;
 	--print) print=true ;;
-	*) echo "deps: unknown option '$a'; use --bench or --print" >&2; exit 2 ;;
+	*) echo "deps: unknown option '$a'; use --demo, --bench or --print" >&2; exit 2 ;;
 	esac
 done
 
-PACKAGES="gcc make libc6-dev clang libclang-rt-14-dev libcmocka-dev logrotate \
-valgrind time util-linux procps gawk python3 prometheus \
-libmicrohttpd-dev zlib1g-dev libcjson-dev curl systemd groff-base man-db mandoc bash-completion debhelper dpkg-dev build-essential lintian"
+# make: the compiler and the libraries gputel links; python3 writes the man
+# pages.  make demo also asks the exporter with curl.
+BUILD_PACKAGES="gcc make libc6-dev libmicrohttpd-dev zlib1g-dev libcjson-dev python3"
+DEMO_PACKAGES="curl"
+# make check: the test frameworks and the real peers the tests run against.
+CHECK_PACKAGES="clang libclang-rt-14-dev libcmocka-dev logrotate valgrind time util-linux \
+procps gawk prometheus curl systemd groff-base man-db mandoc bash-completion debhelper \
+dpkg-dev build-essential lintian"
+
+if $demo; then
+	PACKAGES="$BUILD_PACKAGES $DEMO_PACKAGES"
+else
+	PACKAGES="$BUILD_PACKAGES $CHECK_PACKAGES"
+fi
 
 # bench/exporter_rate.sh drives wrk against the exporter and node_exporter.
 $bench && PACKAGES="$PACKAGES wrk prometheus-node-exporter"

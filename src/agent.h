@@ -24,6 +24,9 @@
 #ifndef GPUTEL_AGENT_H
 #define GPUTEL_AGENT_H
 
+/* The autostarted agent's log, in its state directory (--log-to-state-dir). */
+#define AGENT_LOG_NAME "agent.log"
+
 #include <stdbool.h>
 #include <stdint.h>
 

@@ -72,6 +72,71 @@ int cli_config_report(const struct config_errors *errs)
 	return errs->n_errors;
 }
 
+/* The word that stands for a key's value in help: "PCT", "S", "always|active". */
+static void value_word(const struct config_key_info *k, char *buf, size_t n)
+{
+	static const char *const words[] = {
+		[CONFIG_T_STRING] = "NAME", [CONFIG_T_PATH] = "PATH", [CONFIG_T_INT] = "N",
+		[CONFIG_T_PERCENT] = "PCT", [CONFIG_T_SECONDS] = "S", [CONFIG_T_ENUM] = NULL,
+		[CONFIG_T_LIST] = "LIST", [CONFIG_T_COMMAND] = "CMD", [CONFIG_T_ADDRESS] = "ADDR",
+		[CONFIG_T_GPUS] = "LIST",
+	};
+	struct outbuf o = { buf, 0, n - 1, false };
+
+	if (k->type == CONFIG_T_ENUM) {
+		for (const char *const *c = k->choices; *c; c++) {
+			if (c != k->choices)
+				ob_put(&o, "|", 1);
+			ob_puts(&o, *c);
+		}
+	} else {
+		ob_puts(&o, words[k->type]);
+	}
+	buf[o.full ? 0 : o.len] = '\0';
+}
+
+void cli_print_option(FILE *f, const char *opt, const char *text)
+{
+	enum { INDENT = 29, WIDTH = 79 };
+	int col = fprintf(f, "  %-*s", INDENT - 3, opt);
+	const char *p = text;
+
+	/* The text wrapped at WIDTH, under itself; a long option starts it on the next line. */
+	if (col > INDENT - 1) {
+		fprintf(f, "\n%*s", INDENT - 1, "");
+		col = INDENT - 1;
+	}
+	while (*p) {
+		size_t w = strcspn(p, " ");
+
+		if (col > INDENT - 1 && col + 1 + (int)w > WIDTH) {
+			fprintf(f, "\n%*s", INDENT - 1, "");
+			col = INDENT - 1;
+		}
+		col += fprintf(f, " %.*s", (int)w, p);
+		p += w;
+		while (*p == ' ')
+			p++;
+	}
+	fputc('\n', f);
+}
+
+void cli_print_key_flags(FILE *f)
+{
+	for (int i = 0; i < CONFIG_KEY__COUNT; i++) {
+		const struct config_key_info *k = &config_keys[i];
+		char flag[64], word[64], opt[128], text[512];
+
+		if (k->installer)
+			continue;
+		config_flag_name(k, flag, sizeof flag);
+		value_word(k, word, sizeof word);
+		snprintf(opt, sizeof opt, "%s %s", flag, word);
+		snprintf(text, sizeof text, "%s (default: %s)", k->help, *k->def ? k->def : "none");
+		cli_print_option(f, opt, text);
+	}
+}
+
 void cli_json_str(const char *s)
 {
 	char small[1024];

@@ -32,22 +32,49 @@ static const char agent_usage[] =
 	"usage: gputel agent [--start-util PCT] [--start-seconds S] [--stop-util PCT] [--stop-seconds S]\n"
 	"                    [--poll-interval S] [--out-dir DIR] [--exporter-port PORT]\n"
 	"                    [--exporter-bind ADDR] [--exporter-mode always|active] [--gpus LIST]\n"
-	"                    [--control-socket PATH] [--state-dir DIR] [--config FILE]\n"
-	"                    [--idle-sample-seconds S] [--duration S] [--exit-when-idle]\n"
-	"                    [--quiet | --verbose]\n"
+	"                    [--on-start CMD] [--on-stop CMD] [--metric-names LIST]\n"
+	"                    [--control-socket PATH] [--state-dir DIR] [--idle-sample-seconds S]\n"
+	"                    [--log-level LEVEL] [--config FILE] [--duration S] [--exit-when-idle]\n"
+	"                    [--log-to-state-dir] [--quiet | --verbose]\n"
 	"\n"
 	"Turns telemetry on once the busiest watched GPU has stayed at or above\n"
 	"start-util for start-seconds, and off once it has stayed at or below\n"
 	"stop-util for stop-seconds.  While on, rows go to a new\n"
-	"DIR/gpu_telemetry_<UTC>.csv.  Metrics are served on the exporter port\n"
-	"(always, or only while active); gputel_telemetry_active tells the state.\n"
-	"Every --flag is also a JN_* key of /etc/default/justnews-gpu-telemetry\n"
-	"(docs/config.md).  --duration stops the agent after that long.\n"
+	"DIR/gpu_telemetry_<UTC>.csv, which begins at the first busy tick.  Metrics\n"
+	"are served on the exporter port (always, or only while active);\n"
+	"gputel_telemetry_active tells the state.  Orchestrators begin and end\n"
+	"allocations on the control socket (docs/control-api.md); while one is live,\n"
+	"telemetry is on whatever the utilisation.\n"
 	"\n"
-	"Orchestrators begin and end allocations on the control socket\n"
-	"(docs/control-api.md); while one is live, telemetry is on whatever the\n"
-	"utilisation.  --exit-when-idle: leave once no allocation is live and the\n"
-	"GPUs have been idle for stop-seconds (the agent autostart runs).\n";
+	"Each of these is also a JN_* key of /etc/default/justnews-gpu-telemetry\n"
+	"(docs/config.md); flags win over the environment, which wins over the file.\n"
+	"Durations take a unit: 500ms, 30s, 5m, 1h (a bare number is seconds).\n"
+	"\n";
+
+static void print_usage(void)
+{
+	fputs(agent_usage, stdout);
+	cli_print_key_flags(stdout);
+	cli_print_option(stdout, "--out-dir DIR", "the guide's name for --logdir (default: /var/log/justnews-perf)");
+	cli_print_option(stdout, "--config FILE",
+			 "settings file (default: $GPUTEL_CONFIG, else /etc/default/justnews-gpu-telemetry)");
+	cli_print_option(stdout, "--duration S", "stop after this long (default: until SIGTERM)");
+	cli_print_option(stdout, "--exit-when-idle",
+			 "leave once no allocation is live and the GPUs have been idle for stop-seconds "
+			 "(the autostarted agent; default: off)");
+	cli_print_option(stdout, "--log-to-state-dir",
+			 "append the log to STATE_DIR/" AGENT_LOG_NAME " instead of standard error (the "
+			 "autostarted agent; default: standard error)");
+	cli_print_option(stdout, "--quiet, --verbose", "--log-level warn, --log-level debug (default: info)");
+}
+
+/* The flags that are not configuration keys. */
+struct agent_flags {
+	const char *file;         /* --config */
+	int64_t duration_ns;      /* --duration; 0: until SIGTERM */
+	bool exit_when_idle;
+	bool log_to_state_dir;
+};
 
 struct agent {
 	struct config cfg;
@@ -57,8 +84,8 @@ struct agent {
 	char **argv;
 };
 
-static int parse_args(int argc, char **argv, struct config *cfg, const char **file,
-		      int64_t *duration_ns, bool *exit_when_idle, struct config_errors *errs);
+static int parse_args(int argc, char **argv, struct config *cfg, struct agent_flags *fl,
+		      struct config_errors *errs);
 
 /*
  * SIGHUP: reads the configuration again (flags, environment, file) and
@@ -71,15 +98,13 @@ static void reload(struct agent *a)
 	static struct config fresh;
 	static struct config_errors errs;
 	struct config old = a->cfg;
-	const char *file = NULL;
-	int64_t duration_ns;
-	bool exit_when_idle;
+	struct agent_flags fl = { 0 };
 	int changed = 0;
 
 	config_errors_init(&errs);
 	config_defaults(&fresh);
-	parse_args(a->argc, a->argv, &fresh, &file, &duration_ns, &exit_when_idle, &errs);
-	config_resolve(&fresh, file, environ, &errs);
+	parse_args(a->argc, a->argv, &fresh, &fl, &errs);
+	config_resolve(&fresh, fl.file, environ, &errs);
 	if (cli_config_report(&errs) > 0) {
 		log_error("agent: reload: the configuration has %d error%s; keeping the previous one",
 			  errs.n_errors, errs.n_errors == 1 ? "" : "s");
@@ -119,15 +144,15 @@ static void agent_signal(void *ctx, int signo)
 		reload(ctx);
 }
 
-static int parse_args(int argc, char **argv, struct config *cfg, const char **file,
-		      int64_t *duration_ns, bool *exit_when_idle, struct config_errors *errs)
+static int parse_args(int argc, char **argv, struct config *cfg, struct agent_flags *fl,
+		      struct config_errors *errs)
 {
 	for (int i = 1; i < argc; i++) {
 		const char *v;
 		int r;
 
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			fputs(agent_usage, stdout);
+			print_usage();
 			return -1;
 		}
 		if (!strcmp(argv[i], "--quiet")) {
@@ -135,11 +160,13 @@ static int parse_args(int argc, char **argv, struct config *cfg, const char **fi
 		} else if (!strcmp(argv[i], "--verbose")) {
 			config_set(cfg, "JN_LOG_LEVEL", "debug", CONFIG_SRC_FLAG, 0, errs);
 		} else if (!strcmp(argv[i], "--exit-when-idle")) {
-			*exit_when_idle = true;
+			fl->exit_when_idle = true;
+		} else if (!strcmp(argv[i], "--log-to-state-dir")) {
+			fl->log_to_state_dir = true;
 		} else if ((r = opt_value(argc, argv, &i, "--config", &v)) != 0) {
 			if (r < 0)
 				return EXIT_USAGE;
-			*file = v;
+			fl->file = v;
 		} else if ((r = opt_value(argc, argv, &i, "--out-dir", &v)) != 0) {
 			if (r < 0)
 				return EXIT_USAGE;
@@ -147,7 +174,7 @@ static int parse_args(int argc, char **argv, struct config *cfg, const char **fi
 		} else if ((r = opt_value(argc, argv, &i, "--duration", &v)) != 0) {
 			if (r < 0)
 				return EXIT_USAGE;
-			if (parse_seconds_ns(v, 1, 100LL * 365 * 24 * 3600 * NS_PER_SEC, duration_ns) != 0)
+			if (parse_seconds_ns(v, 1, 100LL * 365 * 24 * 3600 * NS_PER_SEC, &fl->duration_ns) != 0)
 				return usage_error("agent", "bad --duration '%s'; give a positive number of seconds", v);
 		} else if ((r = cli_config_flag(argc, argv, &i, cfg, errs)) != 0) {
 			if (r < 0)
@@ -180,27 +207,37 @@ int cmd_agent(int argc, char **argv)
 	static struct sampler sampler;
 	static struct config_errors errs;
 	struct gpu_options gopt = { 0 };
-	const char *file = NULL;
-	int64_t duration_ns = 0, loop_cpu_ns;
+	int64_t loop_cpu_ns;
 	uint64_t last_tick = 0;
-	bool exit_when_idle = false;
-	char err[1024];
+	struct agent_flags fl = { 0 };
+	char err[1024], log_path[RUN_PATH_MAX] = "";
 	int r, sfd, rc;
 
 	config_errors_init(&errs);
 	config_defaults(&a.cfg);
-	r = parse_args(argc, argv, &a.cfg, &file, &duration_ns, &exit_when_idle, &errs);
+	r = parse_args(argc, argv, &a.cfg, &fl, &errs);
 	if (r != 0)
 		return r < 0 ? 0 : r;
-	config_resolve(&a.cfg, file, environ, &errs);
+	config_resolve(&a.cfg, fl.file, environ, &errs);
 	if (cli_config_report(&errs) > 0)
 		return EXIT_USAGE;
+	/* The autostarted agent has no terminal and no journal: its log goes beside its state. */
+	if (fl.log_to_state_dir) {
+		int bad = str_fmt(log_path, sizeof log_path, "%s/" AGENT_LOG_NAME, a.cfg.state_dir) < 0;
+
+		if (bad)
+			str_copy(err, "the state directory's path is too long for the log file", sizeof err);
+		if (bad || log_to_file(log_path, err, sizeof err) != 0) {
+			log_warn("agent: %s; logging to standard error", err);
+			log_path[0] = '\0';
+		}
+	}
 	/* Created where missing, as other collectors do: refused before anything starts. */
 	if (dir_ensure(a.cfg.logdir, 0750, "out-dir", "pass --out-dir DIR (JN_LOGDIR)", err, sizeof err) != 0)
 		return usage_error("agent", "%s", err);
 	a.argc = argc;
 	a.argv = argv;
-	agent_policy_init(&a.policy, &a.cfg, exit_when_idle, mono_now_ns());
+	agent_policy_init(&a.policy, &a.cfg, fl.exit_when_idle, mono_now_ns());
 	sfd = loop_signals();
 	if (sfd < 0) {
 		log_error("agent: signalfd: %s", strerror(errno));
@@ -212,6 +249,7 @@ int cmd_agent(int argc, char **argv)
 	a.p.policy_ctx = &a.policy;
 	a.p.st.activity = activity_state_name(a.policy.act.state);
 	prom_default_hostname(a.p.st.hostname, sizeof a.p.st.hostname);
+	str_copy(a.p.st.log_file, log_path, sizeof a.p.st.log_file);
 	rc = open_sinks(&a);
 	if (rc != 0)
 		goto out_sfd;
@@ -223,6 +261,7 @@ int cmd_agent(int argc, char **argv)
 		goto out_sinks;
 	}
 	/* The exporter's per-channel temperatures and per-zone energy. */
+	sampler_log_backend(&sampler);
 	host_set_detail(sampler.host, 1);
 	a.p.st.driver_version = sampler.gpus.backend ? sampler.gpus.backend->driver_version(sampler.gpus.state) : "";
 	log_info("agent: watching %s every %.3gs: on at >= %.4g%% for %.4gs, off at <= %.4g%% for %.4gs; CSV in %s; exporter %s on %s:%d",
@@ -231,8 +270,8 @@ int cmd_agent(int argc, char **argv)
 		 (double)a.cfg.stop_ns / NS_PER_SEC, a.cfg.logdir,
 		 a.cfg.exporter_mode == CONFIG_EXPORTER_ALWAYS ? "always" : "while active",
 		 a.cfg.exporter_bind, a.cfg.exporter_port);
-	if (duration_ns)
-		last_tick = (uint64_t)((duration_ns + a.cfg.poll_interval_ns - 1) / a.cfg.poll_interval_ns);
+	if (fl.duration_ns)
+		last_tick = (uint64_t)((fl.duration_ns + a.cfg.poll_interval_ns - 1) / a.cfg.poll_interval_ns);
 	rc = loop_run(&sampler, sfd, last_tick, &a.p, agent_signal, &a, &loop_cpu_ns);
 	sdnotify("STOPPING=1");
 	agent_policy_stop(&a.policy);
@@ -241,9 +280,10 @@ int cmd_agent(int argc, char **argv)
 		log_info("agent: stopping while active; %llu rows in %s",
 			 (unsigned long long)a.p.st.csv_period_rows, a.p.st.csv_path);
 	pipeline_close(&a.p);
-	log_info("agent: stopped after %llu ticks; %u active period%s, %llu rows written, %llu dropped",
-		 (unsigned long long)sampler.stats.ticks, a.p.st.periods, a.p.st.periods == 1 ? "" : "s",
-		 (unsigned long long)a.p.st.csv_rows_written, (unsigned long long)a.p.st.csv_rows_dropped);
+	log_info("agent: stopped after %llu tick%s; %u active period%s, %llu row%s written, %llu dropped",
+		 (unsigned long long)sampler.stats.ticks, plural_s(sampler.stats.ticks), a.p.st.periods,
+		 plural_s(a.p.st.periods), (unsigned long long)a.p.st.csv_rows_written,
+		 plural_s(a.p.st.csv_rows_written), (unsigned long long)a.p.st.csv_rows_dropped);
 	sampler_close(&sampler);
 	if (rc == 0 && a.p.st.csv_rows_dropped)
 		rc = 1;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -21,26 +22,50 @@
 #include "util.h"
 
 static const char alloc_usage[] =
-	"usage: gputel alloc begin ID [--gpus LIST] [--owner NAME] [--pid PID] [--ttl SECONDS]\n"
+	"usage: gputel alloc begin ID [--gpus LIST] [--owner NAME] [--pid PID] [--ttl S]\n"
 	"                            [--label KEY=VALUE]... [--socket PATH] [--json]\n"
 	"       gputel alloc end ID [--socket PATH] [--json]\n"
-	"       gputel alloc renew ID [--ttl SECONDS] [--socket PATH] [--json]\n"
+	"       gputel alloc renew ID [--ttl S] [--socket PATH] [--json]\n"
 	"       gputel alloc list [--socket PATH] [--json]\n"
 	"       gputel alloc show ID [--socket PATH] [--json]\n"
 	"\n"
 	"Tells the node's agent that GPUs were handed out (begin) or given back\n"
 	"(end).  While an allocation is live, telemetry runs; its end prints what\n"
-	"it used.  --gpus takes indexes or UUIDs (default: every GPU); --pid ends\n"
-	"it when that process exits; --ttl ends it unless renewed in time.\n"
-	"The socket is --socket, else $JN_CONTROL_SOCKET, else /run/gputel/control.sock.\n"
-	"With GPU_TELEMETRY_AUTOSTART=true, begin starts the agent if none answers.\n"
-	"Exit: 0 done, 1 no agent or refused (unknown or taken id), 2 bad usage.\n";
+	"it used.  With GPU_TELEMETRY_AUTOSTART=true, begin starts the agent if none\n"
+	"answers.  Exit: 0 done, 1 no agent or refused (unknown or taken id), 2 bad usage.\n"
+	"\n";
 
-int alloc_exit_code(int status, const char *json)
+static void print_usage(FILE *f)
+{
+	fputs(alloc_usage, f);
+	cli_print_option(f, "--gpus LIST", "begin: GPU indexes or UUIDs, e.g. 0,1 (default: every GPU)");
+	cli_print_option(f, "--owner NAME", "begin: who holds it, free text (default: none)");
+	cli_print_option(f, "--pid PID", "begin: end it when this process exits (default: none)");
+	cli_print_option(f, "--ttl S",
+			 "begin: end it unless renewed within this long; renew: the new TTL, e.g. 30m "
+			 "(default: none; renew: its own)");
+	cli_print_option(f, "--label KEY=VALUE", "begin: a label, again for more (default: none)");
+	cli_print_option(f, "--socket PATH",
+			 "the agent's control socket (default: $JN_CONTROL_SOCKET, else " GPUTEL_DEFAULT_SOCKET ")");
+	cli_print_option(f, "--json", "print the agent's JSON reply (default: a summary for people)");
+}
+
+/* The socket a call goes to, as libgputel picks it, for messages. */
+const char *alloc_socket_path(const char *sock)
+{
+	const char *env = getenv("JN_CONTROL_SOCKET");
+
+	if (sock && *sock)
+		return sock;
+	return env && *env ? env : GPUTEL_DEFAULT_SOCKET;
+}
+
+int alloc_exit_code(int status, const char *json, const char *sock)
 {
 	char *msg = NULL;
 	cJSON *j = json ? cJSON_Parse(json) : NULL;
 	const cJSON *e = j ? cJSON_GetObjectItemCaseSensitive(j, "error") : NULL;
+	const char *path = alloc_socket_path(sock);
 
 	if (status == GPUTEL_OK) {
 		cJSON_Delete(j);
@@ -48,9 +73,43 @@ int alloc_exit_code(int status, const char *json)
 	}
 	if (cJSON_IsString(e))
 		msg = e->valuestring;
-	fprintf(stderr, "gputel: %s%s%s\n", gputel_strerror(status), msg ? ": " : "", msg ? msg : "");
+	/* The socket's path, and how to choose another, where it is the problem. */
+	if (status == GPUTEL_E_NOAGENT)
+		fprintf(stderr, "gputel: no gputel agent answers on %s; start it (systemctl start justnews-gpu-telemetry), "
+			"set GPU_TELEMETRY_AUTOSTART=true, or name the agent's socket with --socket PATH or JN_CONTROL_SOCKET\n",
+			path);
+	else if (status == GPUTEL_E_PERMISSION)
+		fprintf(stderr, "gputel: %s refuses this user; add the user to the socket's group (JN_GROUP), "
+			"or name another socket with --socket PATH or JN_CONTROL_SOCKET\n", path);
+	else
+		fprintf(stderr, "gputel: %s%s%s\n", gputel_strerror(status), msg ? ": " : "", msg ? msg : "");
 	cJSON_Delete(j);
 	return status == GPUTEL_E_INVALID || status == GPUTEL_E_BADREQUEST ? EXIT_USAGE : 1;
+}
+
+int cli_alloc_begin(const char *who, const char *sock, const struct gputel_alloc_spec *spec, char **reply)
+{
+	const char *autostart = getenv("GPU_TELEMETRY_AUTOSTART");
+	/* Only where autostart may start one: an agent that answers first was not started here. */
+	bool was_up = !autostart || !*autostart || gputel_status(sock, NULL) != GPUTEL_E_NOAGENT;
+	int r = gputel_alloc_begin(sock, spec, reply);
+	char *status = NULL;
+	cJSON *j;
+	const cJSON *log_file;
+
+	if (r != GPUTEL_OK || was_up || gputel_status(sock, &status) != GPUTEL_OK)
+		return r;
+	j = cJSON_Parse(status);
+	log_file = j ? cJSON_GetObjectItemCaseSensitive(j, "log_file") : NULL;
+	if (cJSON_IsString(log_file))
+		fprintf(stderr, "gputel: %s: started a gputel agent (GPU_TELEMETRY_AUTOSTART); its log is %s\n", who,
+			log_file->valuestring);
+	else
+		fprintf(stderr, "gputel: %s: started the gputel agent (GPU_TELEMETRY_AUTOSTART); its log: "
+			"journalctl -u justnews-gpu-telemetry\n", who);
+	cJSON_Delete(j);
+	gputel_free(status);
+	return r;
 }
 
 static double num(const cJSON *j, const char *k, bool *known)
@@ -61,20 +120,53 @@ static double num(const cJSON *j, const char *k, bool *known)
 	return *known ? v->valuedouble : 0;
 }
 
-void alloc_print_summary(FILE *f, const char *json)
+static const char *str_of(const cJSON *j, const char *k)
 {
-	cJSON *j = cJSON_Parse(json);
-	const cJSON *id = j ? cJSON_GetObjectItemCaseSensitive(j, "id") : NULL;
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, k);
+
+	return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+/* "0,1" from [{"index": 0, ...}, ...] */
+static void gpu_list(const cJSON *a, char *buf, size_t n)
+{
+	const cJSON *g;
+	struct outbuf o = { buf, 0, n - 1, false };
+
+	cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(a, "gpus")) {
+		const cJSON *idx = cJSON_GetObjectItemCaseSensitive(g, "index");
+
+		if (o.len)
+			ob_put(&o, ",", 1);
+		if (cJSON_IsNumber(idx))
+			ob_put_u64(&o, (uint64_t)idx->valuedouble);
+		else
+			ob_puts(&o, "?");
+	}
+	buf[o.full ? 0 : o.len] = '\0';
+}
+
+/* Seconds since an ISO 8601 UTC time ("2026-01-02T03:04:05.678Z"), or -1. */
+static double age_of(const char *iso)
+{
+	struct tm tm;
+	struct timespec now;
+	const char *rest;
+
+	memset(&tm, 0, sizeof tm);
+	rest = strptime(iso, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!rest)
+		return -1;
+	clock_gettime(CLOCK_REALTIME, &now);
+	return (double)now.tv_sec + now.tv_nsec / 1e9 - ((double)timegm(&tm) + strtod(rest, NULL));
+}
+
+/* The lines of what an allocation used, under its heading. */
+static void print_usage_lines(FILE *f, const cJSON *j)
+{
 	bool k1, k2;
 	double v, w;
 
-	if (!j) {
-		fputs(json, f);
-		return;
-	}
-	fprintf(f, "allocation %s", cJSON_IsString(id) ? id->valuestring : "?");
-	v = num(j, "duration_seconds", &k1);
-	fprintf(f, ": %.3f s\n", v);
 	v = num(j, "gpu_energy_joules", &k1);
 	w = num(j, "gpu_energy_wh", &k2);
 	if (k1)
@@ -105,6 +197,65 @@ void alloc_print_summary(FILE *f, const char *json)
 		fprintf(f, "  throttled       %.1f s\n", v);
 	v = num(j, "xids", &k1);
 	fprintf(f, "  xid errors      %.0f\n", v);
+}
+
+void alloc_print_summary(FILE *f, const char *json)
+{
+	cJSON *j = cJSON_Parse(json);
+	bool known;
+
+	if (!j) {
+		fputs(json, f);
+		return;
+	}
+	fprintf(f, "allocation %s: %.3f s\n", str_of(j, "id"), num(j, "duration_seconds", &known));
+	print_usage_lines(f, j);
+	cJSON_Delete(j);
+}
+
+/* `gputel alloc list`: one line per live allocation. */
+static void print_list(const char *json)
+{
+	cJSON *j = cJSON_Parse(json);
+	const cJSON *a;
+	int n = 0;
+
+	if (!j) {
+		fputs(json, stdout);
+		return;
+	}
+	cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(j, "allocations")) {
+		char gpus[256], energy[32] = "unknown";
+		bool known;
+		double e = num(a, "gpu_energy_joules", &known);
+
+		if (n++ == 0)
+			printf("%-24s %-16s %-12s %10s %14s\n", "ID", "OWNER", "GPUS", "AGE (s)", "GPU ENERGY (J)");
+		gpu_list(a, gpus, sizeof gpus);
+		if (known)
+			snprintf(energy, sizeof energy, "%.1f", e);
+		printf("%-24s %-16s %-12s %10.1f %14s\n", str_of(a, "id"), *str_of(a, "owner") ? str_of(a, "owner") : "-",
+		       gpus, age_of(str_of(a, "begun")), energy);
+	}
+	if (n == 0)
+		printf("no live allocations\n");
+	cJSON_Delete(j);
+}
+
+/* `gputel alloc show ID`: who holds it, since when, and what it used so far. */
+static void print_show(const char *json)
+{
+	cJSON *j = cJSON_Parse(json);
+	char gpus[256];
+
+	if (!j) {
+		fputs(json, stdout);
+		return;
+	}
+	gpu_list(j, gpus, sizeof gpus);
+	printf("allocation %s, live since %s (%.1f s), owner %s, gpus %s\n", str_of(j, "id"), str_of(j, "begun"),
+	       age_of(str_of(j, "begun")), *str_of(j, "owner") ? str_of(j, "owner") : "-", gpus);
+	print_usage_lines(stdout, j);
 	cJSON_Delete(j);
 }
 
@@ -137,7 +288,7 @@ int cmd_alloc(int argc, char **argv)
 	int r, i;
 
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-		fputs(alloc_usage, argc < 2 ? stderr : stdout);
+		print_usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? EXIT_USAGE : 0;
 	}
 	sub = argv[1];
@@ -171,7 +322,7 @@ int cmd_alloc(int argc, char **argv)
 			if (r < 0)
 				return EXIT_USAGE;
 			if (parse_seconds_ns(v, 1000000, 366LL * 86400 * NS_PER_SEC, &ns) != 0)
-				return usage_error("alloc", "bad --ttl '%s'; give seconds, e.g. --ttl 300", v);
+				return usage_error("alloc", "bad --ttl '%s'; give a duration, e.g. --ttl 300 or --ttl 5m", v);
 			ttl = (double)ns / NS_PER_SEC;
 		} else if ((r = opt_value(argc, argv, &i, "--label", &v)) != 0) {
 			if (r < 0)
@@ -196,7 +347,7 @@ int cmd_alloc(int argc, char **argv)
 		spec.id = id;
 		spec.ttl_seconds = ttl;
 		spec.labels_json = lo.len > 2 ? labels : NULL;
-		r = gputel_alloc_begin(sock, &spec, &reply);
+		r = cli_alloc_begin("alloc begin", sock, &spec, &reply);
 	} else if (!strcmp(sub, "end")) {
 		r = gputel_alloc_end(sock, id, &reply);
 	} else if (!strcmp(sub, "renew")) {
@@ -213,12 +364,16 @@ int cmd_alloc(int argc, char **argv)
 		return usage_error("alloc", "unknown action '%s'; use begin, end, renew, list or show", sub);
 	}
 	if (r != GPUTEL_OK) {
-		r = alloc_exit_code(r, reply);
+		r = alloc_exit_code(r, reply, sock);
 		gputel_free(reply);
 		return r;
 	}
-	if (json || !strcmp(sub, "list") || !strcmp(sub, "show"))
+	if (json)
 		fputs(reply, stdout);
+	else if (!strcmp(sub, "list"))
+		print_list(reply);
+	else if (!strcmp(sub, "show"))
+		print_show(reply);
 	else if (!strcmp(sub, "end"))
 		alloc_print_summary(stdout, reply);
 	else

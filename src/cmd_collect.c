@@ -20,6 +20,7 @@
 #include "loop.h"
 #include "pipeline.h"
 #include "sampler.h"
+#include "sink_csv.h"
 #include "util.h"
 
 #define DEFAULT_OUT_DIR "/var/log/justnews-perf"
@@ -28,25 +29,35 @@
 #define MAX_DURATION_NS (100LL * 365 * 24 * 3600 * NS_PER_SEC)
 
 static const char collect_usage[] =
-	"usage: gputel collect [--out-dir DIR] [--interval SECONDS] [--duration SECONDS]\n"
+	"usage: gputel collect [--out-dir DIR|-] [--interval S] [--duration S] [--gpus LIST]\n"
 	"                      [--quiet | --verbose]\n"
 	"\n"
 	"Samples every GPU and the host sensors every interval and appends one row\n"
 	"per GPU to DIR/gpu_telemetry_<UTC start>.csv (columns: docs/csv.md).\n"
-	"\n"
-	"  --out-dir DIR        where the CSV goes (default " DEFAULT_OUT_DIR ")\n"
-	"  --interval SECONDS   sampling period, 0.01 to 3600 (default 1)\n"
-	"  --duration SECONDS   stop after this long (default: until SIGTERM/SIGINT)\n"
-	"  --quiet, --verbose   log warnings only / log debug detail\n"
-	"\n"
-	"Signals: SIGTERM/SIGINT stop cleanly; SIGHUP/SIGUSR1 reopen the file (logrotate).\n"
-	"Environment: GPUTEL_NVML_LIBRARY, GPUTEL_NVIDIA_SMI, GPUTEL_GPU_BACKEND,\n"
-	"GPUTEL_SYSFS_ROOT, GPUTEL_PROCFS_ROOT (see README.md).\n";
+	"Durations take a unit: 500ms, 30s, 5m, 1h (a bare number is seconds).\n"
+	"\n";
+
+static void print_usage(void)
+{
+	fputs(collect_usage, stdout);
+	cli_print_option(stdout, "--out-dir DIR|-",
+			 "where the CSV goes, created when missing; - writes it to standard output "
+			 "(default: " DEFAULT_OUT_DIR ")");
+	cli_print_option(stdout, "--interval S", "sampling period, 0.01 to 3600 s (default: 1)");
+	cli_print_option(stdout, "--duration S", "stop after this long (default: until SIGTERM/SIGINT)");
+	cli_print_option(stdout, "--gpus LIST",
+			 "the GPUs whose rows are written: all, or indexes such as 0,1 or 0-3 (default: all)");
+	cli_print_option(stdout, "--quiet, --verbose", "log warnings only / log debug detail (default: info)");
+	fputs("\nSignals: SIGTERM/SIGINT stop cleanly; SIGHUP/SIGUSR1 reopen the file (logrotate).\n"
+	      "Environment: GPUTEL_NVML_LIBRARY, GPUTEL_NVIDIA_SMI, GPUTEL_GPU_BACKEND,\n"
+	      "GPUTEL_SYSFS_ROOT, GPUTEL_PROCFS_ROOT (see README.md).\n", stdout);
+}
 
 struct collect_args {
 	const char *out_dir;
 	int64_t interval_ns;
 	int64_t duration_ns;      /* 0: until a signal */
+	struct config_gpu_set gpus;
 };
 
 static int parse_args(int argc, char **argv, struct collect_args *a)
@@ -54,12 +65,13 @@ static int parse_args(int argc, char **argv, struct collect_args *a)
 	a->out_dir = DEFAULT_OUT_DIR;
 	a->interval_ns = NS_PER_SEC;
 	a->duration_ns = 0;
+	a->gpus.all = true;
 	for (int i = 1; i < argc; i++) {
 		const char *v;
 		int r;
 
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			fputs(collect_usage, stdout);
+			print_usage();
 			return -1;
 		}
 		if (!strcmp(argv[i], "--quiet")) {
@@ -83,6 +95,19 @@ static int parse_args(int argc, char **argv, struct collect_args *a)
 				return EXIT_USAGE;
 			if (parse_seconds_ns(v, MIN_INTERVAL_NS, MAX_INTERVAL_NS, &a->interval_ns) != 0)
 				return usage_error("collect", "bad --interval '%s'; give seconds from 0.01 to 3600, e.g. --interval 1", v);
+			continue;
+		}
+		if ((r = opt_value(argc, argv, &i, "--gpus", &v)) != 0) {
+			struct config cfg;
+			struct config_errors errs;
+
+			if (r < 0)
+				return EXIT_USAGE;
+			config_errors_init(&errs);
+			config_defaults(&cfg);
+			if (config_set(&cfg, "JN_GPUS", v, CONFIG_SRC_FLAG, 0, &errs) != 0)
+				return usage_error("collect", "bad --gpus '%s'; give all, or indexes such as 0,1 or 0-3", v);
+			a->gpus = cfg.gpus;
 			continue;
 		}
 		if ((r = opt_value(argc, argv, &i, "--duration", &v)) != 0) {
@@ -122,9 +147,10 @@ static void summarise(const struct sampler *s, const struct run_state *st, int64
 {
 	uint64_t loop_ticks = s->stats.ticks > 1 ? s->stats.ticks - 1 : 0;
 
-	log_info("collect: stopped after %llu ticks (%llu skipped); %llu rows in %s, %llu dropped; tick lateness p50 %lld us, p99 %lld us, max %lld us; cpu per tick %.1f us, peak rss %ld KiB",
-		 (unsigned long long)s->stats.ticks, (unsigned long long)s->stats.missed,
-		 (unsigned long long)st->csv_rows_written, st->csv_path, (unsigned long long)st->csv_rows_dropped,
+	log_info("collect: stopped after %llu tick%s (%llu skipped); %llu row%s in %s, %llu dropped; tick lateness p50 %lld us, p99 %lld us, max %lld us; cpu per tick %.1f us, peak rss %ld KiB",
+		 (unsigned long long)s->stats.ticks, plural_s(s->stats.ticks), (unsigned long long)s->stats.missed,
+		 (unsigned long long)st->csv_rows_written, plural_s(st->csv_rows_written), st->csv_path,
+		 (unsigned long long)st->csv_rows_dropped,
 		 (long long)sampler_late_percentile_ns(&s->stats, 50) / 1000,
 		 (long long)sampler_late_percentile_ns(&s->stats, 99) / 1000,
 		 (long long)s->stats.late_max_ns / 1000,
@@ -148,7 +174,8 @@ int cmd_collect(int argc, char **argv)
 	if (r != 0)
 		return r < 0 ? 0 : r;
 	/* An out-dir we cannot use is refused before any GPU is touched. */
-	if (dir_ensure(a.out_dir, 0750, "out-dir", "pass another --out-dir DIR", err, sizeof err) != 0)
+	if (strcmp(a.out_dir, CSV_STDOUT) != 0 &&
+	    dir_ensure(a.out_dir, 0750, "out-dir", "pass another --out-dir DIR", err, sizeof err) != 0)
 		return usage_error("collect", "%s", err);
 	config_defaults(&cfg);
 	str_copy(cfg.logdir, a.out_dir, sizeof cfg.logdir);
@@ -165,8 +192,10 @@ int cmd_collect(int argc, char **argv)
 		close(sfd);
 		return r == -EINVAL ? EXIT_USAGE : 1;
 	}
+	sampler_log_backend(&sampler);
 	pipeline_init(&p, "collect", &cfg, &sampler);
 	p.st.telemetry = true;
+	p.st.csv_gpus = a.gpus.all ? CSV_ALL_GPUS : a.gpus.mask;
 	if (pipeline_add(&p, &sink_csv_ops, err, sizeof err) != 0) {
 		log_error("collect: %s", err);
 		sampler_close(&sampler);

@@ -881,7 +881,7 @@ static void print_text(const struct doctor *d, int n_pass, int n_warn, int n_fai
 			printf("; fix: %s", c->fix);
 		putchar('\n');
 	}
-	printf("%d passed, %d warnings, %d failed\n", n_pass, n_warn, n_fail);
+	printf("%d passed, %d warning%s, %d failed\n", n_pass, n_warn, plural_s((uint64_t)n_warn), n_fail);
 }
 
 static void print_json(const struct doctor *d, int n_pass, int n_warn, int n_fail)

@@ -23,7 +23,7 @@
 
 
 static const char exporter_usage[] =
-	"usage: gputel exporter [--bind ADDR] [--port PORT] [--interval SECONDS]\n"
+	"usage: gputel exporter [--bind ADDR] [--port PORT] [--interval S]\n"
 	"                       [--metric-names LIST] [--config FILE] [--quiet | --verbose]\n"
 	"\n"
 	"Serves Prometheus metrics of every GPU and the host (docs/metrics.md):\n"
@@ -33,11 +33,14 @@ static const char exporter_usage[] =
 	"\n"
 	"  --bind ADDR          numeric address to listen on (default $JN_EXPORTER_BIND, else 0.0.0.0)\n"
 	"  --port PORT          TCP port (default $JN_EXPORTER_PORT, else 9118)\n"
-	"  --interval SECONDS   sampling period, 0.01 to 3600 (default $JN_POLL_INTERVAL, else 1)\n"
+	"  --interval S         sampling period, 0.01 to 3600 s (default $JN_POLL_INTERVAL, else 1)\n"
 	"  --metric-names LIST  name sets, comma-separated: gputel (default), jn (the guide's\n"
 	"                       jn_* gauges), dcgm (dcgm-exporter's DCGM_FI_* names)\n"
 	"  --config FILE        settings file (default /etc/default/justnews-gpu-telemetry);\n"
-	"                       flags win over the environment, which wins over the file\n";
+	"                       flags win over the environment, which wins over the file\n"
+	"  --quiet, --verbose   log warnings only / log debug detail (default: info)\n"
+	"\n"
+	"Durations take a unit: 500ms, 30s, 5m, 1h (a bare number is seconds).\n";
 
 static int parse_port(const char *v, unsigned int *port)
 {
@@ -143,12 +146,14 @@ int cmd_exporter(int argc, char **argv)
 		return r == -EINVAL ? EXIT_USAGE : 1;
 	}
 	/* The per-channel temperatures and per-zone energy are served too. */
+	sampler_log_backend(&sampler);
 	host_set_detail(sampler.host, 1);
 	p.st.driver_version = sampler.gpus.backend ? sampler.gpus.backend->driver_version(sampler.gpus.state) : "";
 	log_info("exporter: serving http://%s:%d/metrics every %.3gs (backend %s)", cfg.exporter_bind,
 		 cfg.exporter_port, (double)gopt.interval_ns / NS_PER_SEC, gpu_backend_name(&sampler.gpus));
 	rc = loop_run(&sampler, sfd, 0, &p, NULL, NULL, &loop_cpu_ns);
-	log_info("exporter: stopped after %llu ticks", (unsigned long long)sampler.stats.ticks);
+	log_info("exporter: stopped after %llu tick%s", (unsigned long long)sampler.stats.ticks,
+		 plural_s(sampler.stats.ticks));
 	pipeline_close(&p);
 	sampler_close(&sampler);
 	close(sfd);

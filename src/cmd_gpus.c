@@ -19,13 +19,16 @@
 #include "util.h"
 
 static const char gpus_usage[] =
-	"usage: gputel gpus [--json | --prometheus [--metric-names LIST]]\n"
+	"usage: gputel gpus [-v | --json | --prometheus [--metric-names LIST]]\n"
 	"\n"
-	"Shows the GPU backend in use and why, every GPU with its current readings,\n"
-	"and the host sensors (hwmon temperatures, RAPL zones) that were found.\n"
-	"Empty or n/a readings are not supported by the GPU; 'error' means the read failed.\n"
-	"--prometheus prints the metrics as the exporter serves them (docs/metrics.md);\n"
-	"--metric-names picks the name sets as for the exporter: gputel, jn, dcgm.\n";
+	"Shows the GPU backend in use and why, one line per GPU with its identity\n"
+	"and main readings, and one for the host.  A '-' is a reading this GPU does\n"
+	"not offer or that failed; -v says which, for every field and sensor.\n"
+	"\n"
+	"  -v, --verbose        every field of every GPU, every hwmon channel and RAPL zone\n"
+	"  --json               everything, as JSON for scripts\n"
+	"  --prometheus         the metrics as the exporter serves them (docs/metrics.md)\n"
+	"  --metric-names LIST  with --prometheus: gputel (default), jn, dcgm\n";
 
 static const char *const state_word[] = {
 	[VAL_ABSENT] = "-", [VAL_OK] = "", [VAL_UNSUPPORTED] = "n/a", [VAL_ERROR] = "error",
@@ -138,22 +141,28 @@ static void print_json(struct sampler *s, const struct snapshot *snap)
 	printf("]}}\n");
 }
 
-static void print_text(struct sampler *s, const struct snapshot *snap)
+/* "45%", "310.0 W", ...: a reading for the one-line view, or "-" when it has none. */
+static const char *brief(char *buf, size_t n, const struct gpu_reading *g, int f, int64_t div, const char *fmt)
+{
+	if (g->st[f] != VAL_OK)
+		return "-";
+	snprintf(buf, n, fmt, (double)g->val[f] / (double)div);
+	return buf;
+}
+
+/* Every field of every GPU, every host sensor: `gputel gpus -v`. */
+static void print_details(struct sampler *s, const struct snapshot *snap)
 {
 	const struct host_temp_info *temps;
 	const struct host_rapl_info *zones;
 	size_t nt = host_temps(s->host, &temps), nz = host_rapl_zones(s->host, &zones);
 	char buf[48];
 
-	printf("backend: %s\n  why: %s\n", gpu_backend_name(&s->gpus), s->gpus.reason);
-	if (snap->n_gpus == 0)
-		printf("no gpus\n");
 	for (unsigned int i = 0; i < snap->n_gpus; i++) {
 		const struct gpu_reading *g = &snap->gpu[i];
 		int col = 0;
 
-		printf("gpu %u  %s  %s  %s  %s\n", g->id.index, g->id.name, g->id.uuid,
-		       g->id.pci_bus_id, g->health == GPU_HEALTH_UP ? "up" : "DOWN");
+		printf("gpu %u:\n", g->id.index);
 		for (int f = 0; f < GPU_F__COUNT; f++) {
 			const char *v = g->st[f] == VAL_OK
 				? fmt_field(buf, sizeof buf, &gpu_fields[f].csv, g->val[f], VAL_OK)
@@ -168,7 +177,7 @@ static void print_text(struct sampler *s, const struct snapshot *snap)
 		if (col)
 			putchar('\n');
 	}
-	printf("host (sysfs root %s)\n", host_sysfs_root(s->host));
+	printf("host (sysfs root %s):\n", host_sysfs_root(s->host));
 	for (int f = 0, col = 0; f < HOST_F__COUNT; f++) {
 		const char *v = snap->host.st[f] == VAL_OK
 			? fmt_field(buf, sizeof buf, &host_fields[f].csv, snap->host.val[f], VAL_OK)
@@ -189,6 +198,41 @@ static void print_text(struct sampler *s, const struct snapshot *snap)
 		printf("%s %s (%s, %s)", i ? "," : ":", zones[i].zone, zones[i].name,
 		       zones[i].readable ? "readable" : "NOT readable");
 	putchar('\n');
+}
+
+/* The backend once, a line per GPU, a line for the host; -v adds every field. */
+static void print_text(struct sampler *s, const struct snapshot *snap, bool verbose)
+{
+	const struct host_reading *h = &snap->host;
+	char u[16], p[16], t[16], m[48], c[16], w[16];
+
+	printf("backend: %s (%s)\n", gpu_backend_name(&s->gpus), s->gpus.reason);
+	if (snap->n_gpus == 0)
+		printf("no gpus\n");
+	for (unsigned int i = 0; i < snap->n_gpus; i++) {
+		const struct gpu_reading *g = &snap->gpu[i];
+
+		if (g->st[GPU_F_MEM_USED_BYTES] == VAL_OK && g->st[GPU_F_MEM_TOTAL_BYTES] == VAL_OK)
+			snprintf(m, sizeof m, "%lld/%lld MiB", (long long)(g->val[GPU_F_MEM_USED_BYTES] >> 20),
+				 (long long)(g->val[GPU_F_MEM_TOTAL_BYTES] >> 20));
+		else
+			str_copy(m, "-", sizeof m);
+		printf("gpu %u  %s  %s  %s  %s  util %s  power %s  temp %s  memory %s\n", g->id.index, g->id.name,
+		       g->id.uuid, g->id.pci_bus_id, gpu_health_name(g->health),
+		       brief(u, sizeof u, g, GPU_F_UTIL_GPU_PCT, 1, "%.0f%%"),
+		       brief(p, sizeof p, g, GPU_F_POWER_MW, 1000, "%.1f W"),
+		       brief(t, sizeof t, g, GPU_F_TEMP_MC, 1000, "%.0f C"), m);
+	}
+	snprintf(c, sizeof c, h->st[HOST_F_CPU_PKG_TEMP_MC] == VAL_OK ? "%.1f C" : "-",
+		 (double)h->val[HOST_F_CPU_PKG_TEMP_MC] / 1000);
+	snprintf(w, sizeof w, h->st[HOST_F_CPU_PKG_POWER_MW] == VAL_OK ? "%.1f W" : "-",
+		 (double)h->val[HOST_F_CPU_PKG_POWER_MW] / 1000);
+	printf("host  cpu package %s  %s  rapl %s%s\n", c, w, rapl_word[h->rapl],
+	       h->rapl == RAPL_UNREADABLE ? " (gputel doctor gives the fix)" : "");
+	if (verbose)
+		print_details(s, snap);
+	else
+		printf("(gputel gpus -v: every field and sensor; --json for scripts)\n");
 }
 
 static int print_prometheus(struct sampler *s, const struct snapshot *snap, unsigned int names)
@@ -220,7 +264,7 @@ int cmd_gpus(int argc, char **argv)
 	static struct config cfg;
 	static struct config_errors errs;
 	struct gpu_options opt = { .interval_ns = NS_PER_SEC };
-	bool json = false, prometheus = false, names_given = false;
+	bool json = false, prometheus = false, names_given = false, verbose = false;
 	const char *v;
 	char err[1024];
 	int r;
@@ -238,6 +282,8 @@ int cmd_gpus(int argc, char **argv)
 			names_given = true;
 		} else if (!strcmp(argv[i], "--json")) {
 			json = true;
+		} else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
+			verbose = true;
 		} else if (!strcmp(argv[i], "--prometheus")) {
 			prometheus = true;
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -251,8 +297,10 @@ int cmd_gpus(int argc, char **argv)
 		return usage_error("gpus", "--json and --prometheus exclude each other; pick one");
 	if (names_given && !prometheus)
 		return usage_error("gpus", "--metric-names needs --prometheus");
-	/* Logs would garble machine-read output on a shared terminal: keep them to problems. */
-	if ((json || prometheus) && log_get_level() > LOG_WARN)
+	if (verbose && (json || prometheus))
+		return usage_error("gpus", "-v is for the text view; --json and --prometheus already hold everything");
+	/* Logs would garble machine-read output, and repeat the backend line: keep them to problems. */
+	if (log_get_level() > LOG_WARN)
 		log_set_level(LOG_WARN);
 	r = sampler_open(&sampler, &opt, err, sizeof err);
 	if (r != 0) {
@@ -261,7 +309,12 @@ int cmd_gpus(int argc, char **argv)
 	}
 	if (prometheus)
 		host_set_detail(sampler.host, 1);
-	/* A short pause gives the rates (CPU %, RAPL watts) a real interval. */
+	/*
+	 * Rates (CPU %, RAPL watts) need two reads a real interval apart, the
+	 * first after the counters last moved: a first sample, a short pause,
+	 * then the one shown.
+	 */
+	sampler_take(&sampler, &snap);
 	nanosleep(&(struct timespec){ .tv_nsec = 250 * 1000 * 1000 }, NULL);
 	sampler.seq = 1;
 	sampler_take(&sampler, &snap);
@@ -270,7 +323,7 @@ int cmd_gpus(int argc, char **argv)
 	else if (json)
 		print_json(&sampler, &snap);
 	else
-		print_text(&sampler, &snap);
+		print_text(&sampler, &snap, verbose);
 	sampler_close(&sampler);
 	return r;
 }

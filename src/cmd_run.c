@@ -23,12 +23,30 @@
 
 static const char run_usage[] =
 	"usage: gputel run [--gpus LIST] [--id ID] [--owner NAME] [--label KEY=VALUE]...\n"
-	"                  [--socket PATH] [--json] [-o FILE] -- CMD [ARGS...]\n"
+	"                  [--socket PATH] [--json] [-o FILE] [--require-agent] -- CMD [ARGS...]\n"
 	"\n"
 	"Runs CMD inside an allocation and prints what it used when it ends:\n"
 	"duration, GPU and CPU energy, utilisation, peak memory and temperature,\n"
-	"Xid errors.  --gpus also sets CUDA_VISIBLE_DEVICES for CMD.  The summary\n"
-	"goes to stderr (or -o FILE), as JSON with --json.  Exits with CMD's status.\n";
+	"Xid errors.  Exits with CMD's status.  When no agent answers, CMD runs all\n"
+	"the same, with one warning and no summary, unless --require-agent.\n"
+	"\n";
+
+static void print_usage(void)
+{
+	fputs(run_usage, stdout);
+	cli_print_option(stdout, "--gpus LIST",
+			 "GPU indexes or UUIDs; also sets CUDA_VISIBLE_DEVICES for CMD (default: every GPU, "
+			 "CUDA_VISIBLE_DEVICES untouched)");
+	cli_print_option(stdout, "--id ID", "the allocation's id (default: run-PID-TIME)");
+	cli_print_option(stdout, "--owner NAME", "who holds it (default: gputel run)");
+	cli_print_option(stdout, "--label KEY=VALUE", "a label, again for more (default: none)");
+	cli_print_option(stdout, "--socket PATH",
+			 "the agent's control socket (default: $JN_CONTROL_SOCKET, else " GPUTEL_DEFAULT_SOCKET ")");
+	cli_print_option(stdout, "--json", "the summary as JSON (default: for people)");
+	cli_print_option(stdout, "-o FILE", "write the summary there (default: standard error)");
+	cli_print_option(stdout, "--require-agent",
+			 "refuse to run CMD when no agent answers, exit 1 (default: run it without an allocation)");
+}
 
 static volatile sig_atomic_t child_pid;
 
@@ -46,7 +64,7 @@ int cmd_run(int argc, char **argv)
 	const char *sock = NULL, *out_file = NULL, *v;
 	char id[80], labels[4096], *reply = NULL;
 	struct sigaction sa;
-	bool json = false;
+	bool json = false, require_agent = false, tracked = true;
 	int i, r, st, cmd_at = -1, rc;
 	struct child cmd;
 	struct child_spec cmd_spec = { 0 };
@@ -59,11 +77,13 @@ int cmd_run(int argc, char **argv)
 			break;
 		}
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			fputs(run_usage, stdout);
+			print_usage();
 			return 0;
 		}
 		if (!strcmp(argv[i], "--json")) {
 			json = true;
+		} else if (!strcmp(argv[i], "--require-agent")) {
+			require_agent = true;
 		} else if ((r = opt_value(argc, argv, &i, "--gpus", &v)) != 0) {
 			if (r < 0)
 				return EXIT_USAGE;
@@ -116,16 +136,22 @@ int cmd_run(int argc, char **argv)
 	spec.labels_json = labels[0] ? labels : NULL;
 	if (!spec.owner)
 		spec.owner = "gputel run";
-	r = gputel_alloc_begin(sock, &spec, &reply);
-	if (r != GPUTEL_OK) {
-		rc = alloc_exit_code(r, reply);
+	r = cli_alloc_begin("run", sock, &spec, &reply);
+	/* In a job script, a missing agent must not stop the job itself. */
+	if ((r == GPUTEL_E_NOAGENT || r == GPUTEL_E_AUTOSTART) && !require_agent) {
+		fprintf(stderr, "gputel: run: warning: no gputel agent answers on %s; running %s without an allocation "
+			"(no summary); --require-agent refuses instead\n", alloc_socket_path(sock), argv[cmd_at]);
+		tracked = false;
+	} else if (r != GPUTEL_OK) {
+		rc = alloc_exit_code(r, reply, sock);
 		gputel_free(reply);
 		return rc;
 	}
 	gputel_free(reply);
 	reply = NULL;
 	if (spec.gpus && setenv("CUDA_VISIBLE_DEVICES", spec.gpus, 1) != 0) {
-		gputel_alloc_end(sock, spec.id, NULL);
+		if (tracked)
+			gputel_alloc_end(sock, spec.id, NULL);
 		return 1;
 	}
 
@@ -138,13 +164,16 @@ int cmd_run(int argc, char **argv)
 	r = child_start(&cmd, &cmd_spec);
 	if (r != 0) {
 		fprintf(stderr, "gputel: run: cannot run %s: %s\n", argv[cmd_at], strerror(-r));
-		gputel_alloc_end(sock, spec.id, NULL);
+		if (tracked)
+			gputel_alloc_end(sock, spec.id, NULL);
 		return r == -ENOENT ? 127 : 126;
 	}
 	child_pid = cmd.pid;
 	child_wait(&cmd, -1, &st);
 	child_pid = 0;
 	rc = st == -1 ? 1 : WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 1;
+	if (!tracked)
+		return rc;
 
 	r = gputel_alloc_end(sock, spec.id, &reply);
 	out = out_file ? fopen(out_file, "w") : stderr;
@@ -157,7 +186,7 @@ int cmd_run(int argc, char **argv)
 	else if (r == GPUTEL_OK)
 		alloc_print_summary(out, reply);
 	else
-		alloc_exit_code(r, reply);
+		alloc_exit_code(r, reply, sock);
 	if (out != stderr)
 		fclose(out);
 	gputel_free(reply);

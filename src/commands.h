@@ -25,8 +25,17 @@ int cmd_alloc(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 
-/* cmd_alloc.c, shared with cmd_run.c: the exit code of a libgputel status (message printed), and a summary for people. */
-int alloc_exit_code(int status, const char *json);
+/*
+ * cmd_alloc.c, shared with cmd_run.c: the socket a call goes to (sock, else
+ * $JN_CONTROL_SOCKET, else the default), the exit code of a libgputel
+ * status (message printed, naming the socket where it is the problem), and
+ * a summary for people.
+ */
+const char *alloc_socket_path(const char *sock);
+int alloc_exit_code(int status, const char *json, const char *sock);
+struct gputel_alloc_spec;
+/* gputel_alloc_begin, saying once (as who) that it started the agent, and where its log is. */
+int cli_alloc_begin(const char *who, const char *sock, const struct gputel_alloc_spec *spec, char **reply);
 void alloc_print_summary(FILE *f, const char *json);
 
 /* Shared option helpers (main.c). */
@@ -51,6 +60,15 @@ int cli_config_flag(int argc, char **argv, int *i, struct config *cfg, struct co
 
 /* Prints the collected configuration messages; returns the error count. */
 int cli_config_report(const struct config_errors *errs);
+
+/* One option of a --help list: "  --opt VALUE   text", the text wrapped under itself. */
+void cli_print_option(FILE *f, const char *opt, const char *text);
+
+/*
+ * Prints every configuration key the agent applies as a flag with its
+ * value, help and default (the agent's --help).
+ */
+void cli_print_key_flags(FILE *f);
 
 /* Prints s on stdout as a JSON string (quotes and control characters escaped). */
 void cli_json_str(const char *s);

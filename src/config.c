@@ -189,36 +189,6 @@ const struct config_key_info *config_lookup_flag(const char *flag)
 	return NULL;
 }
 
-static int lower(int c) { return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c; }
-
-/* Levenshtein distance, case-insensitive; b is short (a key name). */
-static size_t edit_distance(const char *a, const char *b)
-{
-	size_t row[64], nb = strlen(b);
-
-	if (nb >= ARRAY_SIZE(row))
-		return (size_t)-1;
-	for (size_t j = 0; j <= nb; j++)
-		row[j] = j;
-	for (size_t i = 1; a[i - 1]; i++) {
-		size_t diag = row[0];
-
-		row[0] = i;
-		for (size_t j = 1; j <= nb; j++) {
-			size_t up = row[j];
-			size_t best = diag + (lower((unsigned char)a[i - 1]) != lower((unsigned char)b[j - 1]));
-
-			if (up + 1 < best)
-				best = up + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			diag = up;
-			row[j] = best;
-		}
-	}
-	return row[nb];
-}
-
 const struct config_key_info *config_suggest(const char *name)
 {
 	const struct config_key_info *best = NULL;
@@ -227,17 +197,14 @@ const struct config_key_info *config_suggest(const char *name)
 	if (strlen(name) > 64)
 		return NULL;
 	for (size_t i = 0; i < CONFIG_KEY__COUNT; i++) {
-		size_t d = edit_distance(name, config_keys[i].name);
+		size_t d = str_distance(name, config_keys[i].name);
 
 		if (d < best_d) {
 			best_d = d;
 			best = &config_keys[i];
 		}
 	}
-	/* A likely typo: few edits, relative to the key's length. */
-	if (best && best_d <= 3 && best_d * 4 <= strlen(best->name))
-		return best;
-	return NULL;
+	return best && str_likely_typo(best_d, best->name) ? best : NULL;
 }
 
 const char *config_type_name(enum config_type t)
@@ -634,15 +601,19 @@ static int parse_value(const struct config_key_info *k, const char *v, union val
 	case CONFIG_T_SECONDS: {
 		int64_t ns;
 
-		if (has_unit(v)) {
-			snprintf(why, n, "'%s' has a unit; give plain seconds %s, e.g. 5", q, bounds);
+		/* Plain seconds, or a duration with a unit: 500ms, 30s, 5m, 1h. */
+		if (len > 32 || parse_seconds_ns(v, 0, INT64_MAX, &ns) != 0) {
+			if (len <= 32 && plain_decimal(v))
+				snprintf(why, n, "%s is out of range; give seconds %s", q, bounds);
+			else if (has_unit(v))
+				snprintf(why, n, "'%s' has a unit gputel does not know; use ms, s, m or h (e.g. 500ms, 5m), or plain seconds %s",
+					 q, bounds);
+			else
+				snprintf(why, n, "'%s' is not a duration; give seconds %s, or one with a unit such as 5m", q,
+					 bounds);
 			return -1;
 		}
-		if (len > 32 || !plain_decimal(v)) {
-			snprintf(why, n, "'%s' is not a number of seconds; give %s", q, bounds);
-			return -1;
-		}
-		if (parse_seconds_ns(v, 0, INT64_MAX, &ns) != 0 || ns < k->min || ns > k->max) {
+		if (ns < k->min || ns > k->max) {
 			snprintf(why, n, "%s is out of range; give seconds %s", q, bounds);
 			return -1;
 		}

@@ -87,8 +87,20 @@ int gpu_open(struct gpu_set *set, const struct gpu_options *opt)
 		if (n > 0)
 			used += (size_t)n;
 	}
-	if (!tried)
+	if (!tried) {
 		str_copy(set->reason, "GPUTEL_GPU_BACKEND=none", sizeof set->reason);
+		return 0;
+	}
+	/* The user named the backend: that it is not there is a mistake to fix, not a fallback. */
+	if (only && *only) {
+		char why_all[sizeof set->reason];
+
+		str_copy(why_all, set->reason, sizeof why_all);
+		str_fmt(set->reason, sizeof set->reason,
+			"GPUTEL_GPU_BACKEND=%s, but %s; install that driver or tool, or unset GPUTEL_GPU_BACKEND",
+			only, why_all);
+		return GPU_OPEN_BAD_CONFIG;
+	}
 	return 0;
 }
 

@@ -646,7 +646,7 @@ static void reinit_driver(struct nvml *n, int64_t now)
 		return;
 	}
 	n->driver_down = false;
-	log_info("nvml: driver re-initialised; %u gpus known", n->n_gpus);
+	log_info("nvml: driver re-initialised; %u gpu%s known", n->n_gpus, plural_s(n->n_gpus));
 	for (unsigned int i = 0; i < n->n_gpus; i++) {
 		/* Let every GPU prove itself on this tick. */
 		n->gpu[i].retry_at_ns = now;

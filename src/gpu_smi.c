@@ -1097,8 +1097,8 @@ static int smi_open(void **state, const struct gpu_options *opt, char *why, size
 	}
 	if (s->n_dropped)
 		str_fmt(dropped, sizeof dropped, " (%d not offered by this driver)", s->n_dropped);
-	log_info("gpu backend nvidia-smi: %s, -lms %s, %d fields%s, %u gpus", s->path, s->lms,
-		 s->fs.n, dropped, s->n);
+	log_info("gpu backend nvidia-smi: %s, -lms %s, %d field%s%s, %u gpu%s", s->path, s->lms,
+		 s->fs.n, plural_s((uint64_t)s->fs.n), dropped, s->n, plural_s(s->n));
 	*state = s;
 	return GPU_OPEN_OK;
 fail:

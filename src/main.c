@@ -25,29 +25,69 @@ static const struct command {
 
 static void print_usage(FILE *f)
 {
-	fprintf(f, "usage: gputel <command> [options]\n\ncommands:\n");
+	fprintf(f, "usage: gputel <command> [options]\n"
+		   "       gputel help <command>\n"
+		   "       gputel --version\n\ncommands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "\n'gputel <command> --help' describes a command's options.\n");
+	fprintf(f, "\n'gputel <command> --help' or 'gputel help <command>' describes a command and\n"
+		   "its options; -V or --version prints the version.\n");
+}
+
+static const struct command *find(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (!strcmp(name, commands[i].name))
+			return &commands[i];
+	return NULL;
+}
+
+/* "unknown command 'colect'; did you mean 'collect'?" */
+static int unknown(const char *name)
+{
+	const struct command *best = NULL;
+	size_t best_d = (size_t)-1;
+
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+		size_t d = str_distance(name, commands[i].name);
+
+		if (d < best_d) {
+			best_d = d;
+			best = &commands[i];
+		}
+	}
+	if (best && str_likely_typo(best_d, best->name))
+		fprintf(stderr, "gputel: unknown command '%s'; did you mean '%s'? run 'gputel --help' for the list\n",
+			name, best->name);
+	else
+		fprintf(stderr, "gputel: unknown command '%s'; run 'gputel --help' for the list\n", name);
+	return EXIT_USAGE;
 }
 
 int main(int argc, char **argv)
 {
+	const struct command *c;
+
 	if (argc < 2) {
 		print_usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || (!strcmp(argv[1], "help") && argc == 2)) {
 		print_usage(stdout);
 		return 0;
 	}
-	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
 		printf("gputel %s\n", GPUTEL_VERSION);
 		return 0;
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		if (!strcmp(argv[1], commands[i].name))
-			return commands[i].run(argc - 1, argv + 1);
-	fprintf(stderr, "gputel: unknown command '%s'; run 'gputel --help' for the list\n", argv[1]);
-	return EXIT_USAGE;
+	if (!strcmp(argv[1], "help")) {
+		char *help_argv[] = { argv[2], "--help", NULL };
+
+		if (argc > 3)
+			return usage_error("help", "give one command, e.g. gputel help collect");
+		c = find(argv[2]);
+		return c ? c->run(2, help_argv) : unknown(argv[2]);
+	}
+	c = find(argv[1]);
+	return c ? c->run(argc - 1, argv + 1) : unknown(argv[1]);
 }

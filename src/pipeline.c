@@ -13,6 +13,7 @@ void pipeline_init(struct pipeline *p, const char *mode, const struct config *cf
 	p->st.cfg = cfg;
 	p->st.sampler = sampler;
 	p->st.driver_version = "";
+	p->st.csv_gpus = ~(uint64_t)0;
 }
 
 int pipeline_add(struct pipeline *p, const struct sink_ops *ops, char *err, size_t errlen)
@@ -108,7 +109,7 @@ void pipeline_io(struct pipeline *p, int fd)
 
 bool pipeline_done(const struct pipeline *p)
 {
-	return p->policy && p->policy->done && p->policy->done(p->policy_ctx);
+	return p->st.stop || (p->policy && p->policy->done && p->policy->done(p->policy_ctx));
 }
 
 void pipeline_close(struct pipeline *p)

@@ -81,7 +81,7 @@ void pipeline_event(struct pipeline *p, const char *name, const char *fields_jso
 size_t pipeline_fds(const struct pipeline *p, int *fds, size_t max);
 void pipeline_io(struct pipeline *p, int fd);
 
-/* True once the policy wants the run to end. */
+/* True once the policy or a sink (run_state.stop) wants the run to end. */
 bool pipeline_done(const struct pipeline *p);
 
 /* Closes every sink, the last added first. */

@@ -22,10 +22,6 @@ int sampler_open(struct sampler *s, const struct gpu_options *opt, char *err, si
 		str_copy(err, s->gpus.reason, errlen);
 		return -EINVAL;
 	}
-	if (!s->gpus.backend)
-		log_warn("no gpu backend (%s); recording host telemetry only", s->gpus.reason);
-	else
-		log_info("gpu backend: %s", s->gpus.reason);
 	s->host = host_open();
 	if (!s->host) {
 		gpu_close(&s->gpus);
@@ -33,6 +29,14 @@ int sampler_open(struct sampler *s, const struct gpu_options *opt, char *err, si
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+void sampler_log_backend(const struct sampler *s)
+{
+	if (!s->gpus.backend)
+		log_warn("no gpu backend (%s); recording host telemetry only", s->gpus.reason);
+	else
+		log_info("gpu backend: %s", s->gpus.reason);
 }
 
 /* A sample's time: the instant its reads begin. */

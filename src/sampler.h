@@ -94,6 +94,9 @@ struct sampler {
  */
 int sampler_open(struct sampler *s, const struct gpu_options *opt, char *err, size_t errlen);
 
+/* Logs the backend in use and why (the running modes; `gputel gpus` prints it). */
+void sampler_log_backend(const struct sampler *s);
+
 /* One snapshot now, on this thread, outside any schedule (`gputel gpus`, doctor). */
 void sampler_take(struct sampler *s, struct snapshot *snap);
 

@@ -37,12 +37,15 @@ struct run_state {
 	struct sampler *sampler;        /* fresh samples are asked of it */
 	const char *driver_version;     /* "" when unknown */
 	char hostname[256];             /* dcgm's Hostname label */
+	uint64_t csv_gpus;              /* the GPUs whose rows the CSV gets, bits by index (collect --gpus) */
 	/* The policy's (collect and exporter: telemetry always on). */
 	bool telemetry;                 /* CSV rows are written while on */
 	bool preroll;                   /* utilisation is held: the CSV keeps full rows in memory */
 	const char *activity;           /* the activity state's name; NULL without a policy */
 	unsigned int periods;           /* active periods so far */
+	char log_file[RUN_PATH_MAX];    /* where the log goes; "" for standard error */
 	/* The sinks'. */
+	bool stop;                      /* a sink has no more reason to run (its reader went away) */
 	size_t allocations;             /* live allocations (sink_alloc) */
 	char csv_path[RUN_PATH_MAX];    /* the current or last period's file, "" before (sink_csv) */
 	uint64_t csv_period_rows;       /* ... and the rows written to it */

@@ -331,7 +331,13 @@ static bool col_is_per_tick(const struct csv_col *c)
 	}
 }
 
-size_t csv_format_rows(const struct snapshot *snap, char *buf, size_t cap)
+/* Whether GPU g's rows are wanted (by NVML index). */
+static bool selected(const struct gpu_reading *g, uint64_t gpus)
+{
+	return g->id.index < 64 && (gpus >> g->id.index) & 1;
+}
+
+size_t csv_format_rows(const struct snapshot *snap, uint64_t gpus, char *buf, size_t cap, uint64_t *n_rows)
 {
 	struct outbuf o = { buf, 0, cap, false };
 	/* Per-tick cells are formatted once, then copied into every row. */
@@ -343,8 +349,11 @@ size_t csv_format_rows(const struct snapshot *snap, char *buf, size_t cap)
 	char ts[32];
 	int64_t total_mw = 0;
 	bool have_total = system_total_mw(snap, &total_mw);
-	unsigned int rows = snap->n_gpus ? snap->n_gpus : 1;
+	uint64_t rows = 0;
+	bool host_only = true;
 
+	for (unsigned int r = 0; r < snap->n_gpus && host_only; r++)
+		host_only = !selected(&snap->gpu[r], gpus);
 	fmt_iso8601_ms(ts, &snap->wall);
 	for (size_t i = 0; i < n_cols; i++) {
 		off[i] = (uint16_t)t.len;
@@ -354,9 +363,13 @@ size_t csv_format_rows(const struct snapshot *snap, char *buf, size_t cap)
 	}
 	if (t.full)
 		return 0;
-	for (unsigned int r = 0; r < rows; r++) {
-		const struct gpu_reading *g = snap->n_gpus ? &snap->gpu[r] : NULL;
+	/* One row per wanted GPU; one host row when there is none (no backend, none wanted). */
+	for (unsigned int r = 0; r < (host_only ? 1 : snap->n_gpus); r++) {
+		const struct gpu_reading *g = host_only ? NULL : &snap->gpu[r];
 
+		if (g && !selected(g, gpus))
+			continue;
+		rows++;
 		for (size_t i = 0; i < n_cols; i++) {
 			if (i)
 				ob_put(&o, ",", 1);
@@ -367,6 +380,8 @@ size_t csv_format_rows(const struct snapshot *snap, char *buf, size_t cap)
 		}
 		ob_put(&o, "\n", 1);
 	}
+	if (n_rows)
+		*n_rows = rows;
 	return o.full ? 0 : o.len;
 }
 
@@ -434,6 +449,14 @@ static int write_whole(struct csv_file *c, const char *p, size_t n)
 	do
 		w = write(c->fd, p, n);
 	while (w < 0 && errno == EINTR);
+	/* A pipe takes what it has room for: the rest follows; nothing can be cut back. */
+	while (c->stream && w > 0 && (size_t)w < n) {
+		p += w;
+		n -= (size_t)w;
+		do
+			w = write(c->fd, p, n);
+		while (w < 0 && errno == EINTR);
+	}
 	if (w == (ssize_t)n) {
 		c->expect_size += (off_t)n;
 		return 0;
@@ -446,6 +469,41 @@ static int write_whole(struct csv_file *c, const char *p, size_t n)
 	return -ENOSPC;
 }
 
+static int alloc_buffers(struct csv_file *c, char *err, size_t errlen)
+{
+	c->batch = malloc(CSV_BATCH_MAX);
+	c->backlog = malloc(CSV_BACKLOG_MAX);
+	c->recent = malloc(CSV_RECENT_MAX);
+	if (c->batch && c->backlog && c->recent)
+		return 0;
+	str_copy(err, "out of memory", errlen);
+	csv_close(c);
+	return -ENOMEM;
+}
+
+/* --out-dir -: rows to standard output, for a pipe; nothing to truncate or reopen. */
+static int open_stdout(struct csv_file *c, char *err, size_t errlen)
+{
+	size_t n;
+	int r = alloc_buffers(c, err, errlen);
+
+	if (r != 0)
+		return r;
+	str_copy(c->path, "standard output", sizeof c->path);
+	c->stream = true;
+	c->fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+	if (c->fd < 0) {
+		r = -errno;
+		str_fmt(err, errlen, "cannot write to standard output: %s", strerror(-r));
+		csv_close(c);
+		return r;
+	}
+	n = csv_header(c->batch, CSV_BATCH_MAX);
+	if (write_whole(c, c->batch, n) != 0)
+		backlog_add(c, c->batch, n, 0);
+	return 0;
+}
+
 int csv_open(struct csv_file *c, const char *dir, time_t start, char *err, size_t errlen)
 {
 	char stamp[24];
@@ -453,6 +511,8 @@ int csv_open(struct csv_file *c, const char *dir, time_t start, char *err, size_
 
 	memset(c, 0, sizeof *c);
 	c->fd = -1;
+	if (strcmp(dir, CSV_STDOUT) == 0)
+		return open_stdout(c, err, errlen);
 	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
 		str_fmt(err, errlen, "out-dir %s does not exist or is not a directory; create it or pass --out-dir", dir);
 		return -ENOENT;
@@ -462,14 +522,8 @@ int csv_open(struct csv_file *c, const char *dir, time_t start, char *err, size_
 		str_fmt(err, errlen, "out-dir path is too long; pass a shorter --out-dir");
 		return -ENAMETOOLONG;
 	}
-	c->batch = malloc(CSV_BATCH_MAX);
-	c->backlog = malloc(CSV_BACKLOG_MAX);
-	c->recent = malloc(CSV_RECENT_MAX);
-	if (!c->batch || !c->backlog || !c->recent) {
-		str_copy(err, "out of memory", errlen);
-		csv_close(c);
+	if (alloc_buffers(c, err, errlen) != 0)
 		return -ENOMEM;
-	}
 	c->fd = open_path(c);
 	if (c->fd < 0) {
 		int e = errno;
@@ -501,7 +555,9 @@ static int flush_backlog(struct csv_file *c)
 		return -EBADF;
 	/* A truncated file (copytruncate) needs its header and the rows that may
 	 * have fallen between logrotate's copy and its truncate. */
-	if (fstat(c->fd, &st) != 0)
+	if (c->stream)
+		st.st_size = c->expect_size;
+	else if (fstat(c->fd, &st) != 0)
 		return -errno;
 	if (st.st_size < c->expect_size) {
 		char hdr[2048];
@@ -538,9 +594,13 @@ static int fast_write(struct csv_file *c, const char *p, size_t n, uint64_t rows
 {
 	struct stat st;
 
-	if (c->fd < 0 || fstat(c->fd, &st) != 0 || st.st_size < c->expect_size)
+	if (c->fd < 0)
 		return -1;
-	c->expect_size = st.st_size;
+	if (!c->stream) {
+		if (fstat(c->fd, &st) != 0 || st.st_size < c->expect_size)
+			return -1;
+		c->expect_size = st.st_size;
+	}
 	if (write_whole(c, p, n) != 0)
 		return -1;
 	c->rows_written += rows;
@@ -548,12 +608,13 @@ static int fast_write(struct csv_file *c, const char *p, size_t n, uint64_t rows
 	return 0;
 }
 
-void csv_write(struct csv_file *c, const struct snapshot *snap)
+void csv_write(struct csv_file *c, const struct snapshot *snap, uint64_t gpus)
 {
-	size_t n = csv_format_rows(snap, c->batch, CSV_BATCH_MAX);
+	uint64_t rows;
+	size_t n = csv_format_rows(snap, gpus, c->batch, CSV_BATCH_MAX, &rows);
 
 	if (n > 0)
-		csv_write_rows(c, c->batch, n, snap->n_gpus ? snap->n_gpus : 1);
+		csv_write_rows(c, c->batch, n, rows);
 }
 
 void csv_write_rows(struct csv_file *c, const char *p, size_t n, uint64_t rows)
@@ -570,10 +631,12 @@ void csv_write_rows(struct csv_file *c, const char *p, size_t n, uint64_t rows)
 			log_warn("csv: dropping rows: backlog of %d KiB is full", CSV_BACKLOG_MAX / 1024);
 	}
 	r = flush_backlog(c);
+	c->last_errno = -r;
 	if (r == 0) {
 		if (c->failing) {
-			log_warn("csv: writing to %s again; %llu rows were dropped while it failed",
-				 c->path, (unsigned long long)(c->rows_dropped - c->rows_dropped_reported));
+			log_warn("csv: writing to %s again; %llu row%s dropped while it failed", c->path,
+				 (unsigned long long)(c->rows_dropped - c->rows_dropped_reported),
+				 c->rows_dropped - c->rows_dropped_reported == 1 ? " was" : "s were");
 			c->rows_dropped_reported = c->rows_dropped;
 			c->failing = false;
 		}
@@ -581,16 +644,21 @@ void csv_write_rows(struct csv_file *c, const char *p, size_t n, uint64_t rows)
 	}
 	if (!c->failing) {
 		c->failing = true;
-		log_warn("csv: cannot write %s: %s; sampling goes on, up to %d KiB of rows are kept in memory and written when space returns, rows beyond that are dropped and counted",
-			 c->path, strerror(-r), CSV_BACKLOG_MAX / 1024);
+		/* A reader that went away is not a disk that filled up (the sink stops the run). */
+		if (!(c->stream && r == -EPIPE))
+			log_warn("csv: cannot write %s: %s; sampling goes on, up to %d KiB of rows are kept in memory and written when space returns, rows beyond that are dropped and counted",
+				 c->path, strerror(-r), CSV_BACKLOG_MAX / 1024);
 	}
 }
 
 void csv_reopen(struct csv_file *c)
 {
-	int fd = open_path(c);
+	int fd;
 	struct stat st;
 
+	if (c->stream)
+		return;
+	fd = open_path(c);
 	if (fd < 0) {
 		if (!c->reopen_pending)
 			log_warn("csv: cannot reopen %s: %s; still writing to the old file, retrying every tick",
@@ -691,11 +759,12 @@ static void pre_make_room(struct csv_sink *k, size_t n)
 
 static void pre_add(struct csv_sink *k, const struct snapshot *snap)
 {
+	uint64_t rows;
 	size_t n;
 
 	if (!k->pre && !(k->pre = malloc(CSV_PREROLL_MAX)))
 		return;
-	n = csv_format_rows(snap, k->fmt, CSV_BATCH_MAX);
+	n = csv_format_rows(snap, k->st->csv_gpus, k->fmt, CSV_BATCH_MAX, &rows);
 	if (n == 0 || n > CSV_PREROLL_MAX)
 		return;
 	pre_make_room(k, n);
@@ -704,7 +773,7 @@ static void pre_add(struct csv_sink *k, const struct snapshot *snap)
 	memcpy(k->pre + k->pre_len, k->fmt, n);
 	k->pre_len += n;
 	k->pre_end[k->pre_ticks] = (uint32_t)k->pre_len;
-	k->pre_rows[k->pre_ticks] = (uint8_t)(snap->n_gpus ? snap->n_gpus : 1);
+	k->pre_rows[k->pre_ticks] = (uint8_t)rows;
 	k->pre_ticks++;
 }
 
@@ -764,7 +833,8 @@ static int csv_sink_open(void **self, struct pipeline *p, char *err, size_t errl
 	}
 	k->st = &p->st;
 	k->file.fd = -1;
-	if (dir_ensure(p->st.cfg->logdir, 0750, "out-dir", "pass --out-dir DIR (JN_LOGDIR)", err, errlen) != 0)
+	if (strcmp(p->st.cfg->logdir, CSV_STDOUT) != 0 &&
+	    dir_ensure(p->st.cfg->logdir, 0750, "out-dir", "pass --out-dir DIR (JN_LOGDIR)", err, errlen) != 0)
 		goto out;
 	/* collect writes from its first tick: a directory it cannot write in is a usage error now. */
 	if (p->st.telemetry) {
@@ -795,10 +865,19 @@ static void csv_sink_write(void *self, const struct snapshot *snap)
 		period_open(k, snap);
 	else if (!st->telemetry && k->open)
 		period_close(k);
-	if (k->open)
-		csv_write(&k->file, snap);
-	else if (st->telemetry)
-		k->closed_dropped += snap->n_gpus ? snap->n_gpus : 1;
+	if (k->open) {
+		csv_write(&k->file, snap, st->csv_gpus);
+		/* Standard output's reader is gone (collect --out-dir - | head): so is the point. */
+		if (k->file.stream && k->file.last_errno == EPIPE && !k->st->stop) {
+			log_info("csv: standard output was closed; stopping");
+			k->st->stop = true;
+		}
+	} else if (st->telemetry) {
+		uint64_t rows = 0;
+
+		csv_format_rows(snap, st->csv_gpus, k->fmt, CSV_BATCH_MAX, &rows);
+		k->closed_dropped += rows;
+	}
 	else if (st->preroll && !snap->lite)
 		pre_add(k, snap);
 	else if (!st->preroll)

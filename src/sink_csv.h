@@ -45,12 +45,17 @@
 #define CSV_PREROLL_MAX (4 * 1024 * 1024)         /* rows of the hold window */
 #define CSV_PREROLL_TICKS 8192
 
+/* The out-dir that means standard output (gputel collect --out-dir -). */
+#define CSV_STDOUT "-"
+
 struct csv_file {
 	char path[4096];
 	int fd;
+	bool stream;              /* standard output: no size to track, nothing to reopen */
 	off_t expect_size;        /* where our last write ended: less means truncated */
 	bool reopen_pending;      /* a reopen failed: try again next tick */
 	bool failing;             /* writes are failing: logged once */
+	int last_errno;           /* of the last failed write, 0 after one that succeeded */
 	char *batch;              /* this tick's rows */
 	char *backlog;            /* rows not yet on disk, whole rows only */
 	size_t backlog_len;
@@ -65,13 +70,14 @@ struct csv_file {
 };
 
 /*
- * Creates dir/gpu_telemetry_<start>.csv with its header.  Returns 0, or
- * -errno with err filled (one line naming the directory and the fix).
+ * Creates dir/gpu_telemetry_<start>.csv with its header (dir CSV_STDOUT:
+ * standard output).  Returns 0, or -errno with err filled (one line naming
+ * the directory and the fix).
  */
 int csv_open(struct csv_file *c, const char *dir, time_t start, char *err, size_t errlen);
 
-/* Formats snap's rows and writes them (see the rules above). */
-void csv_write(struct csv_file *c, const struct snapshot *snap);
+/* Formats snap's rows of the GPUs in `gpus` (CSV_ALL_GPUS or bits by index) and writes them. */
+void csv_write(struct csv_file *c, const struct snapshot *snap, uint64_t gpus);
 
 /* Writes n bytes of whole, formatted rows (`rows` of them) by the same rules. */
 void csv_write_rows(struct csv_file *c, const char *p, size_t n, uint64_t rows);
@@ -86,8 +92,14 @@ void csv_close(struct csv_file *c);
 
 size_t csv_header(char *buf, size_t cap);
 
-/* Formats every row of snap into buf; returns the length, 0 if it did not fit. */
-size_t csv_format_rows(const struct snapshot *snap, char *buf, size_t cap);
+#define CSV_ALL_GPUS (~(uint64_t)0)
+
+/*
+ * Formats snap's rows into buf: one per GPU whose NVML index is set in
+ * gpus, or one host row when there is none.  Returns the length, 0 if it
+ * did not fit; *n_rows (when not NULL) gets the row count.
+ */
+size_t csv_format_rows(const struct snapshot *snap, uint64_t gpus, char *buf, size_t cap, uint64_t *n_rows);
 
 /* Number of columns, and the name of column i (docs and tests use these). */
 size_t csv_column_count(void);

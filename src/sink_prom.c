@@ -60,7 +60,8 @@ static void http_off(struct prom_sink *k)
 {
 	if (!k->http)
 		return;
-	log_debug("http: %llu requests served", (unsigned long long)http_requests(k->http));
+	log_debug("http: %llu request%s served", (unsigned long long)http_requests(k->http),
+		  plural_s(http_requests(k->http)));
 	http_stop(k->http);
 	k->http = NULL;
 }
@@ -146,7 +147,8 @@ static void prom_sink_free(struct prom_sink *k)
 	if (!k)
 		return;
 	if (k->http)
-		log_info("http: %llu requests served", (unsigned long long)http_requests(k->http));
+		log_info("http: %llu request%s served", (unsigned long long)http_requests(k->http),
+			 plural_s(http_requests(k->http)));
 	http_off(k);
 	free(k->merged);
 	free(k->last_full);

@@ -48,5 +48,10 @@ void status_json(struct outbuf *o, const struct snapshot *snap, const struct run
 	ob_put_u64(o, st->periods);
 	ob_puts(o, ", \"allocations\": ");
 	ob_put_u64(o, st->allocations);
+	ob_puts(o, ", \"log_file\": ");
+	if (st->log_file[0])
+		ob_put_json_str(o, st->log_file);
+	else
+		ob_puts(o, "null");
 	ob_put(o, "}", 1);
 }

@@ -90,6 +90,40 @@ int dir_ensure(const char *dir, mode_t mode, const char *what, const char *how, 
 	return 0;
 }
 
+static int lower(int c) { return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c; }
+
+size_t str_distance(const char *a, const char *b)
+{
+	size_t row[64], nb = strlen(b);
+
+	if (nb >= ARRAY_SIZE(row))
+		return (size_t)-1;
+	for (size_t j = 0; j <= nb; j++)
+		row[j] = j;
+	for (size_t i = 1; a[i - 1]; i++) {
+		size_t diag = row[0];
+
+		row[0] = i;
+		for (size_t j = 1; j <= nb; j++) {
+			size_t up = row[j];
+			size_t best = diag + (lower((unsigned char)a[i - 1]) != lower((unsigned char)b[j - 1]));
+
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			diag = up;
+			row[j] = best;
+		}
+	}
+	return row[nb];
+}
+
+int str_likely_typo(size_t distance, const char *name)
+{
+	return distance <= 3 && distance * 4 <= strlen(name);
+}
+
 void str_rtrim(char *s)
 {
 	size_t n = strlen(s);
@@ -101,7 +135,11 @@ void str_rtrim(char *s)
 
 int parse_seconds_ns(const char *s, int64_t min_ns, int64_t max_ns, int64_t *out_ns)
 {
-	int64_t whole = 0, frac_ns = 0, scale = NS_PER_SEC / 10;
+	static const struct {
+		const char *suffix;
+		int64_t mul, div;
+	} units[] = { { "", 1, 1 }, { "s", 1, 1 }, { "ms", 1, 1000 }, { "m", 60, 1 }, { "h", 3600, 1 } };
+	int64_t whole = 0, frac_ns = 0, scale = NS_PER_SEC / 10, ns;
 	const char *p = s;
 
 	/* Hand-rolled so that "1e3", "0x10", " 5", "nan" and "-1" are refused. */
@@ -123,12 +161,19 @@ int parse_seconds_ns(const char *s, int64_t min_ns, int64_t max_ns, int64_t *out
 			scale /= 10;
 		}
 	}
-	if (*p != '\0')
-		return -1;
-	*out_ns = whole * NS_PER_SEC + frac_ns;
-	if (*out_ns < min_ns || *out_ns > max_ns)
-		return -1;
-	return 0;
+	ns = whole * NS_PER_SEC + frac_ns;
+	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+		if (strcmp(p, units[i].suffix) != 0)
+			continue;
+		if (ns > INT64_MAX / units[i].mul)
+			return -1;
+		ns = ns * units[i].mul / units[i].div;
+		if (ns < min_ns || ns > max_ns)
+			return -1;
+		*out_ns = ns;
+		return 0;
+	}
+	return -1;
 }
 
 int parse_int64(const char *s, int64_t *out)

@@ -31,13 +31,26 @@ int str_fmt(char *dst, size_t n, const char *fmt, ...)
  */
 int dir_ensure(const char *dir, mode_t mode, const char *what, const char *how, char *err, size_t errlen);
 
+/* Levenshtein distance between a and b, case-insensitive; (size_t)-1 when b is over 63 bytes. */
+size_t str_distance(const char *a, const char *b);
+
+/* Whether `distance` edits make a likely typo of `name`: few, for its length. */
+int str_likely_typo(size_t distance, const char *name);
+
+/* "s" unless n is 1: "%llu tick%s", n, plural_s(n). */
+static inline const char *plural_s(uint64_t n)
+{
+	return n == 1 ? "" : "s";
+}
+
 /* Trims trailing white space (newlines from sysfs) in place. */
 void str_rtrim(char *s);
 
 /*
- * Parses a decimal number of seconds ("1", "0.01", "2.5") into
- * nanoseconds.  Returns 0, or -1 when s is not a plain positive decimal or
- * lies outside [min_ns, max_ns].
+ * Parses a duration into nanoseconds: a decimal number of seconds ("1",
+ * "0.01", "2.5"), or one with a unit: "500ms", "30s", "5m", "1.5h".
+ * Returns 0, or -1 when s is not a plain positive decimal with an optional
+ * unit, or lies outside [min_ns, max_ns].
  */
 int parse_seconds_ns(const char *s, int64_t min_ns, int64_t max_ns, int64_t *out_ns);
 

@@ -94,3 +94,6 @@ start_collect() {
 finish() {
 	[ "$N_FAIL" -eq 0 ]
 }
+
+# A TCP port on loopback that nothing listens on now.
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }

@@ -6,7 +6,6 @@
 # settings exit 2.
 . "$(dirname "$0")/lib.sh"
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 metric() { curl -s "http://127.0.0.1:$1/metrics" | awk -v m="$2" '$1 == m { print $2 }'; }
 
 # Two spikes: 1.5-4.5 s and 7-9 s; holds of 1 s each at 0.1 s polling.

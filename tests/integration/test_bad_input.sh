@@ -57,5 +57,5 @@ GPUTEL_SIM_SCENARIO="$T/missing.scn" expect_usage "a missing scenario file is re
 check "still no CSV after scenario errors" test -z "$(ls "$T/out")"
 
 "$GPUTEL" collect --help >"$T/help" 2>&1
-check "collect --help exits 0 and documents the flags" bash -c "grep -q -- '--interval SECONDS' '$T/help' && grep -q -- '--out-dir DIR' '$T/help'"
+check "collect --help exits 0 and documents the flags" bash -c "grep -q -- '--interval S' '$T/help' && grep -q -- '--out-dir DIR' '$T/help'"
 finish

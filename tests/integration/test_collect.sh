@@ -12,9 +12,14 @@ mkdir -p "$out"
 check "gpus exits 0 on the simulated driver" test $? -eq 0
 check "gpus names the nvml backend and the library it loaded" grep -q "^backend: nvml" "$T/gpus.txt"
 check "gpus says why (library path and driver version)" grep -q "libnvidia-ml-sim.so, driver " "$T/gpus.txt"
-check "gpus lists all 8 gpus" test "$(grep -c '^gpu [0-7] ' "$T/gpus.txt")" -eq 8
-check "gpus shows host temperatures with their roles" grep -q "coretemp/Package id 0 -> cpu_pkg" "$T/gpus.txt"
-check "gpus shows rapl zones" grep -q "rapl: ok: intel-rapl:0 (package-0, readable)" "$T/gpus.txt"
+check "gpus lists all 8 gpus, one line each" test "$(grep -c '^gpu [0-7] ' "$T/gpus.txt")" -eq 8
+check "a gpu's line has its identity and main readings" \
+	grep -qE '^gpu 0  NVIDIA H100 80GB HBM3  GPU-[0-9a-f-]+  [0-9A-F:.]+  up  util 45%  power 310.0 W  temp 55 C  memory 20480/81559 MiB$' "$T/gpus.txt"
+check "the backend is said once (not again in a log line)" test "$(grep -c 'libnvidia-ml-sim.so' "$T/gpus.txt")" -eq 1
+"$GPUTEL" gpus -v >"$T/gpus-v.txt" 2>&1
+check "gpus -v shows host temperatures with their roles" grep -q "coretemp/Package id 0 -> cpu_pkg" "$T/gpus-v.txt"
+check "gpus -v shows rapl zones" grep -q "rapl: ok: intel-rapl:0 (package-0, readable)" "$T/gpus-v.txt"
+check "gpus -v shows every field of a gpu" grep -q "remapped_rows_failure=0 xid_total=0" "$T/gpus-v.txt"
 
 "$GPUTEL" gpus --json >"$T/gpus.json" 2>"$T/gpus.err"
 check "gpus --json is valid JSON with 8 gpus" python3 -c '

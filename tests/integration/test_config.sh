@@ -60,7 +60,7 @@ check "show: a bad value exits 2 with the same line" test "$RC" -eq 2 -a "$(line
 cat >"$T/many.conf" <<'EOF'
 JN_EXPORTER_PORT=70000
 JN_STRT_UTIL=30
-JN_POLL_INTERVAL=5s
+JN_POLL_INTERVAL=5sec
 JN_STOP_UTIL=10
 JN_STOP_UTIL=25
 JN_WORKDIR=/srv/a b
@@ -70,7 +70,7 @@ check "check: several problems exit 2" test "$RC" -eq 2
 check "check: every problem is reported, one line each" test "$(lines "$T/err")" -eq 6
 check "check: port out of range" has "$T/err" "^$T/many.conf:1: JN_EXPORTER_PORT: 70000 is out of range; give 1..65535\$"
 check "check: unknown key suggests the closest" has "$T/err" "^$T/many.conf:2: warning: unknown key JN_STRT_UTIL; did you mean JN_START_UTIL\?\$"
-check "check: a unit is refused with the fix" has "$T/err" "^$T/many.conf:3: JN_POLL_INTERVAL: '5s' has a unit; give plain seconds"
+check "check: an unknown unit is refused with the fix" has "$T/err" "^$T/many.conf:3: JN_POLL_INTERVAL: '5sec' has a unit gputel does not know; use ms, s, m or h"
 check "check: a duplicate key warns" has "$T/err" "^$T/many.conf:5: warning: JN_STOP_UTIL set again \(first on line 4\); the later value wins\$"
 check "check: hysteresis names both keys" has "$T/err" "^$T/many.conf:5: JN_STOP_UTIL: 25 is not below JN_START_UTIL \(20, from default\); .*lower JN_STOP_UTIL or raise JN_START_UTIL\$"
 check "check: an unquoted space says to quote" has "$T/err" "^$T/many.conf:6: JN_WORKDIR: value has a space before 'b'; put the whole value in single quotes\$"

@@ -6,9 +6,6 @@
 # permissions; the per-allocation metrics.
 . "$(dirname "$0")/lib.sh"
 
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 SOCK="$T/run/control.sock"
 mkdir -p "$T/run" "$T/state" "$T/out"
 use_sim 2 "$SCN/steady.scn" intel

@@ -5,9 +5,6 @@
 # sampler (a hung driver call), a taken port, SIGTERM.
 . "$(dirname "$0")/lib.sh"
 
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 wait_http() { # url, seconds
 	local i
 	for ((i = 0; i < ${2:-10} * 10; i++)); do

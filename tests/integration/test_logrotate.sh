@@ -8,9 +8,6 @@
 . "$(dirname "$0")/lib.sh"
 
 LOGROTATE=$(command -v logrotate || echo /usr/sbin/logrotate)
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 use_sim 2 "$SCN/steady.scn" intel
 LOGS="$T/logs"
 SOCK="$T/run/control.sock"

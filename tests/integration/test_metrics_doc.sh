@@ -5,7 +5,6 @@
 # fields.
 . "$(dirname "$0")/lib.sh"
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 SOCK="$T/run/control.sock"
 mkdir -p "$T/run" "$T/state" "$T/out"
 PORT=$(free_port)

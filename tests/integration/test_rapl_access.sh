@@ -27,5 +27,7 @@ check "rapl_status says unreadable on every row" test "$(col_values "$f" rapl_st
 check "cpu_pkg_w is empty, not 0" test -z "$(col_values "$f" cpu_pkg_w | sort -u)"
 check "temperatures are still read" test -n "$(col_values "$f" cpu_pkg_temp_c | head -n1)"
 "${as_user[@]}" "$GPUTEL" gpus >"$T/gpus" 2>&1
-check "gpus shows the zones as not readable" grep -q "rapl: unreadable: intel-rapl:0 (package-0, NOT readable)" "$T/gpus"
+check "gpus says RAPL is unreadable and where the fix is" grep -q "rapl unreadable (gputel doctor gives the fix)" "$T/gpus"
+"${as_user[@]}" "$GPUTEL" gpus -v >"$T/gpus" 2>&1
+check "gpus -v shows the zones as not readable" grep -q "rapl: unreadable: intel-rapl:0 (package-0, NOT readable)" "$T/gpus"
 finish

@@ -5,9 +5,6 @@
 # the local agent when there is no systemctl, and never without the switch.
 . "$(dirname "$0")/lib.sh"
 
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 mkdir -p "$T/state" "$T/out" "$T/empty"
 export JN_CONTROL_SOCKET="$T/control.sock" JN_STATE_DIR="$T/state" JN_LOGDIR="$T/out"
 export JN_EXPORTER_BIND=127.0.0.1 GPUTEL_CONFIG=/dev/null
@@ -66,7 +63,13 @@ check "the agent is up" wait_sock
 "$GPUTEL" alloc begin a1 --gpus 0 --owner ci --label team=ml --ttl 60 >"$T/o" 2>&1
 check "alloc begin: exit 0" test $? -eq 0
 "$GPUTEL" alloc show a1 >"$T/o" 2>&1
-check "alloc show: the labels and TTL" python3 -c '
+check "alloc show: for people, who holds it and what it used" \
+	bash -c "grep -qE '^allocation a1, live since .*, owner ci, gpus 0$' '$T/o' && grep -q '^  gpu energy ' '$T/o'"
+"$GPUTEL" alloc list >"$T/o" 2>&1
+check "alloc list: a table with a row for a1" \
+	bash -c "head -n1 '$T/o' | grep -q '^ID  *OWNER  *GPUS' && grep -qE '^a1  +ci  +0  +[0-9.]+  +[0-9.]+$' '$T/o'"
+"$GPUTEL" alloc show a1 --json >"$T/o" 2>&1
+check "alloc show --json: the labels and TTL" python3 -c '
 import json, sys; d = json.load(open(sys.argv[1])); assert d["labels"] == {"team": "ml"} and d["ttl_seconds"] == 60 and d["owner"] == "ci", d' "$T/o"
 "$GPUTEL" alloc renew a1 --ttl 120 --json >"$T/o"
 check "alloc renew --ttl: the new TTL" python3 -c 'import json, sys; assert json.load(open(sys.argv[1]))["ttl_seconds"] == 120' "$T/o"
@@ -172,6 +175,11 @@ chmod +x "$T/bin/systemctl"
 GPU_TELEMETRY_AUTOSTART=true PATH="$T/bin:$PATH" "$GPUTEL" alloc begin via-systemd >/dev/null 2>"$T/err"
 check "autostart with systemctl: begin succeeds" test $? -eq 0
 check "... after 'systemctl start justnews-gpu-telemetry.service'" grep -qx 'start justnews-gpu-telemetry.service' "$T/systemctl.calls"
+check "... and says once that it started the agent, whose log is in the journal" \
+	bash -c "[ \$(grep -c 'started the gputel agent (GPU_TELEMETRY_AUTOSTART); its log: journalctl -u justnews-gpu-telemetry' '$T/err') -eq 1 ]"
+GPU_TELEMETRY_AUTOSTART=true PATH="$T/bin:$PATH" "$GPUTEL" alloc begin via-systemd-2 >/dev/null 2>"$T/err"
+check "a second begin finds the agent running and says nothing of a start" bash -c "[ $? -eq 0 ] && ! grep -q started '$T/err'"
+"$GPUTEL" alloc end via-systemd-2 >/dev/null
 "$GPUTEL" alloc end via-systemd >/dev/null
 kill "$(cat "$T/agent2.pid")" 2>/dev/null
 for ((i = 0; i < 50; i++)); do [ -e "$JN_CONTROL_SOCKET" ] || break; sleep 0.1; done
@@ -181,9 +189,13 @@ LPORT=$(free_port)
 GPU_TELEMETRY_AUTOSTART=yes GPUTEL_AGENT="$GPUTEL" PATH="$T/empty" JN_STOP_SECONDS=1 JN_START_UTIL=90 \
 	JN_EXPORTER_PORT=$LPORT "$GPUTEL" alloc begin via-local >/dev/null 2>"$T/err"
 check "autostart without systemctl: begin succeeds through a local agent" test $? -eq 0
-LOCAL=$(pgrep -f -- "--exit-when-idle --control-socket $JN_CONTROL_SOCKET")
+LOCAL=$(pgrep -f -- "--exit-when-idle --log-to-state-dir --control-socket $JN_CONTROL_SOCKET")
 check "... which runs detached with --exit-when-idle" test -n "$LOCAL"
+check "... and begin says once that it started it, and where its log is" \
+	bash -c "[ \$(grep -c 'started a gputel agent (GPU_TELEMETRY_AUTOSTART); its log is $JN_STATE_DIR/agent.log' '$T/err') -eq 1 ]"
 "$GPUTEL" alloc end via-local >/dev/null
 for ((i = 0; i < 60; i++)); do kill -0 "$LOCAL" 2>/dev/null || break; sleep 0.1; done
 check "... and exits once no allocation is left and it stayed idle" bash -c "! kill -0 $LOCAL 2>/dev/null"
+check "its log is in the state directory, with timestamps, up to its exit" \
+	grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z gputel: agent: stopped after' "$JN_STATE_DIR/agent.log"
 finish

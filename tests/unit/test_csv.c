@@ -146,7 +146,7 @@ static void test_rows(void **state)
 
 	(void)state;
 	fill_snapshot(&s);
-	n = csv_format_rows(&s, buf, sizeof buf);
+	n = csv_format_rows(&s, CSV_ALL_GPUS, buf, sizeof buf, NULL);
 	assert_true(n > 0);
 	buf[n] = '\0';
 	assert_string_equal(cell(buf, 0, 0), "2026-01-01T00:00:00.123Z");
@@ -183,14 +183,14 @@ static void test_system_total_needs_every_part(void **state)
 	(void)state;
 	fill_snapshot(&s);
 	s.gpu[1].st[GPU_F_POWER_MW] = VAL_ERROR;
-	n = csv_format_rows(&s, buf, sizeof buf);
+	n = csv_format_rows(&s, CSV_ALL_GPUS, buf, sizeof buf, NULL);
 	buf[n] = '\0';
 	assert_string_equal(cell(buf, 0, col_of("system_total_w")), "");
 
 	fill_snapshot(&s);
 	s.host.st[HOST_F_CPU_PKG_POWER_MW] = VAL_ERROR;
 	s.host.rapl = RAPL_UNREADABLE;
-	n = csv_format_rows(&s, buf, sizeof buf);
+	n = csv_format_rows(&s, CSV_ALL_GPUS, buf, sizeof buf, NULL);
 	buf[n] = '\0';
 	assert_string_equal(cell(buf, 0, col_of("system_total_w")), "");
 	assert_string_equal(cell(buf, 0, col_of("cpu_pkg_w")), "");
@@ -206,7 +206,7 @@ static void test_down_gpu_and_no_gpu(void **state)
 	fill_snapshot(&s);
 	s.gpu[0].health = GPU_HEALTH_DOWN;
 	memset(s.gpu[0].st, VAL_ERROR, sizeof s.gpu[0].st);
-	n = csv_format_rows(&s, buf, sizeof buf);
+	n = csv_format_rows(&s, CSV_ALL_GPUS, buf, sizeof buf, NULL);
 	buf[n] = '\0';
 	assert_string_equal(cell(buf, 0, col_of("gpu_status")), "down");
 	assert_string_equal(cell(buf, 0, col_of("power_draw_w")), "");
@@ -215,7 +215,7 @@ static void test_down_gpu_and_no_gpu(void **state)
 	fill_snapshot(&s);
 	s.n_gpus = 0;
 	s.backend = "none";
-	n = csv_format_rows(&s, buf, sizeof buf);
+	n = csv_format_rows(&s, CSV_ALL_GPUS, buf, sizeof buf, NULL);
 	buf[n] = '\0';
 	assert_non_null(strchr(buf, '\n'));
 	assert_null(strchr(buf, '\n') + 1 < buf + n ? strchr(strchr(buf, '\n') + 1, '\n') : NULL);
@@ -232,7 +232,7 @@ static void test_small_buffer_is_refused(void **state)
 
 	(void)state;
 	fill_snapshot(&s);
-	assert_int_equal(csv_format_rows(&s, small, sizeof small), 0);
+	assert_int_equal(csv_format_rows(&s, CSV_ALL_GPUS, small, sizeof small, NULL), 0);
 	assert_int_equal(csv_header(small, sizeof small), 0);
 }
 

@@ -33,6 +33,35 @@ static void test_parse_seconds(void **state)
 	assert_int_equal(parse_seconds_ns(NULL, lo, hi, &ns), -1);
 }
 
+/* Durations with a unit, everywhere a number of seconds is taken. */
+static void test_parse_durations(void **state)
+{
+	const int64_t hi = 10LL * 86400 * NS_PER_SEC;
+	static const struct {
+		const char *s;
+		int64_t ns;
+	} good[] = {
+		{ "500ms", 500000000 }, { "30s", 30 * NS_PER_SEC }, { "5m", 300 * NS_PER_SEC },
+		{ "1h", 3600 * NS_PER_SEC }, { "1.5h", 5400 * NS_PER_SEC }, { "0.25s", 250000000 },
+		{ "10ms", 10000000 }, { "12.345ms", 12345000 }, { "2", 2 * NS_PER_SEC },
+	};
+	static const char *const bad[] = { "5 m", "5M", "5min", "1hr", "ms", "s", "-5m", "1e3ms", "5mm",
+					   "3ms", "241h" };
+	int64_t ns;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+		assert_int_equal(parse_seconds_ns(good[i].s, 10000000, hi, &ns), 0);
+		assert_int_equal(ns, good[i].ns);
+	}
+	/* 3ms is below the 10 ms floor; 241h is above the 10-day ceiling. */
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		if (parse_seconds_ns(bad[i], 10000000, hi, &ns) != -1)
+			fail_msg("'%s' was accepted", bad[i]);
+	/* No overflow past int64 by the unit's multiplier. */
+	assert_int_equal(parse_seconds_ns("9000000000h", 0, INT64_MAX, &ns), -1);
+}
+
 static void test_parse_int64(void **state)
 {
 	int64_t v;
@@ -92,6 +121,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_seconds),
+		cmocka_unit_test(test_parse_durations),
 		cmocka_unit_test(test_parse_int64),
 		cmocka_unit_test(test_strings),
 		cmocka_unit_test(test_time_formats),

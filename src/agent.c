@@ -135,9 +135,17 @@ static void announce_off(struct agent_policy *a, struct pipeline *p, const struc
 {
 	const struct run_state *st = &p->st;
 
-	if (st->csv_path[0])
+	/* Rows the period could not write (a full disk, no file) are said here, where the operator looks. */
+	if (st->csv_path[0] && st->csv_period_dropped)
+		log_warn("agent: gpu idle (utilisation %lld%%, no allocation); telemetry off, %llu rows in %s, %llu dropped",
+			 (long long)(a->sample.util_cpct / 100), (unsigned long long)st->csv_period_rows, st->csv_path,
+			 (unsigned long long)st->csv_period_dropped);
+	else if (st->csv_path[0])
 		log_info("agent: gpu idle (utilisation %lld%%, no allocation); telemetry off, %llu rows in %s",
 			 (long long)(a->sample.util_cpct / 100), (unsigned long long)st->csv_period_rows, st->csv_path);
+	else if (st->csv_period_dropped)
+		log_warn("agent: gpu idle: telemetry off, no CSV file: %llu rows dropped",
+			 (unsigned long long)st->csv_period_dropped);
 	else
 		log_info("agent: gpu idle: telemetry off");
 	/* The stop hook still sees the period's CSV file name. */

@@ -14,12 +14,23 @@
 
 #include <zlib.h>
 
+#include "fdlimit.h"
 #include "log.h"
 #include "mhd.h"
 #include "util.h"
 
 #define ZLIB_LIBRARY "libz.so.1"
+/*
+ * Connections are capped below the descriptor limit (fdlimit.h): at most
+ * half of what the reserve leaves, so that a crowd of idle clients cannot
+ * take the descriptors the agent needs for its own files; and at most
+ * PER_CLIENT_MAX from one address, so that one client holding many slow
+ * connections cannot keep Prometheus out.  An idle connection is closed
+ * after CONNECTION_TIMEOUT_S.
+ */
 #define CONNECTION_LIMIT 4096
+#define CONNECTION_SHARE_PCT 50
+#define PER_CLIENT_MAX 32
 #define CONNECTION_TIMEOUT_S 10
 #define CONNECTION_MEMORY (32 * 1024)   /* bounds a request's headers */
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
@@ -274,9 +285,23 @@ static int listen_on(const struct http_options *opt, char *err, size_t errlen)
 	return fd;
 }
 
+/* Caps below the usual ones are worth a line, once: with JN_EXPORTER_MODE=active the server starts every period. */
+static void say_caps_once(unsigned int limit, unsigned int per_client)
+{
+	static bool said;
+
+	if (said)
+		return;
+	said = true;
+	log_info("http: the open files limit is %lu: at most %u connections at once, %u per client address; raise LimitNOFILE for more",
+		 fdlimit_soft(), limit, per_client);
+}
+
 int http_start(struct http_server **out, const struct http_options *opt, char *err, size_t errlen)
 {
 	struct http_server *s = calloc(1, sizeof *s);
+	unsigned int limit = fdlimit_connections(CONNECTION_SHARE_PCT, CONNECTION_LIMIT);
+	unsigned int per_client = limit / 4 < PER_CLIENT_MAX ? limit / 4 : PER_CLIENT_MAX;
 
 	if (!s) {
 		str_copy(err, "out of memory", errlen);
@@ -291,12 +316,14 @@ int http_start(struct http_server **out, const struct http_options *opt, char *e
 	s->listen_fd = listen_on(opt, err, errlen);
 	if (s->listen_fd < 0)
 		goto fail;
+	if (limit < CONNECTION_LIMIT)
+		say_caps_once(limit, per_client);
 	s->daemon = mhd.start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, (uint16_t)opt->port, NULL, NULL,
 		handle, s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned int)CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned int)CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-		(size_t)CONNECTION_MEMORY, MHD_OPTION_END);
+		limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_client,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT_S,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY, MHD_OPTION_END);
 	if (!s->daemon) {
 		str_copy(err, "libmicrohttpd could not start its server thread", errlen);
 		goto fail;

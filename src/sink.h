@@ -51,6 +51,7 @@ struct run_state {
 	uint64_t csv_period_rows;       /* ... and the rows written to it */
 	uint64_t csv_rows_written;      /* over every file of the run (sink_csv) */
 	uint64_t csv_rows_dropped;
+	uint64_t csv_period_dropped;    /* rows of the current or last period not written (no file, full disk) */
 };
 
 struct sink_ops {

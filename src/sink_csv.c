@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fdlimit.h"
 #include "log.h"
 #include "outbuf.h"
 #include "pipeline.h"
@@ -389,7 +390,29 @@ size_t csv_format_rows(const struct snapshot *snap, uint64_t gpus, char *buf, si
 
 static int open_path(struct csv_file *c)
 {
-	return open(c->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	return fdlimit_open(c->path, O_WRONLY | O_CREAT | O_APPEND, 0640);
+}
+
+/*
+ * The end of the last whole row within p[0..n), which starts at a row
+ * boundary; *rows gets the number of rows before it.  A line break inside
+ * a quoted cell (a GPU name may hold one) does not end a row.
+ */
+static size_t whole_rows_end(const char *p, size_t n, uint64_t *rows)
+{
+	size_t end = 0;
+	bool quoted = false;
+
+	*rows = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '"')
+			quoted = !quoted;
+		else if (p[i] == '\n' && !quoted) {
+			end = i + 1;
+			(*rows)++;
+		}
+	}
+	return end;
 }
 
 /*
@@ -404,6 +427,17 @@ static bool backlog_add(struct csv_file *c, const char *p, size_t n, uint64_t ro
 	c->backlog_len += n;
 	c->backlog_rows += rows;
 	return true;
+}
+
+/* A header that could not be written goes in front of the rows waiting, once. */
+static void backlog_add_header(struct csv_file *c, const char *hdr, size_t n)
+{
+	if (c->backlog_head > 0 || n > CSV_BACKLOG_MAX - c->backlog_len)
+		return;
+	memmove(c->backlog + n, c->backlog, c->backlog_len);
+	memcpy(c->backlog, hdr, n);
+	c->backlog_len += n;
+	c->backlog_head = n;
 }
 
 /*
@@ -436,14 +470,25 @@ static void recent_add(struct csv_file *c, const char *p, size_t n)
 }
 
 /*
- * One write(2) of whole rows at the end of the file, which c->expect_size
- * tracks.  A short write is cut back off the file so no torn row stays
- * behind.  Returns 0 or -errno.
+ * One write(2) of whole rows (p starts at a row boundary) at the end of the
+ * file, which c->expect_size tracks.  When the disk takes only part of it,
+ * the whole rows it took stay and *kept (when not NULL) gets their length;
+ * the torn row after them is cut off at once with ftruncate, and its bytes
+ * stay with the caller, to go out whole with the next write.  Cutting back
+ * rather than finishing the row once space returns keeps the file a valid
+ * CSV at every moment: a reader (tail -f, logrotate's copy) never sees half
+ * a row, and neither does anyone if the agent is killed before space
+ * returns.  Returns 0 when all n bytes are on disk, else -errno (-ENOSPC
+ * for a short write).
  */
-static int write_whole(struct csv_file *c, const char *p, size_t n)
+static int write_rows(struct csv_file *c, const char *p, size_t n, size_t *kept)
 {
 	ssize_t w;
+	size_t whole;
+	uint64_t rows;
 
+	if (kept)
+		*kept = 0;
 	if (n == 0)
 		return 0;
 	do
@@ -459,14 +504,37 @@ static int write_whole(struct csv_file *c, const char *p, size_t n)
 	}
 	if (w == (ssize_t)n) {
 		c->expect_size += (off_t)n;
+		if (kept)
+			*kept = n;
 		return 0;
 	}
 	if (w < 0)
 		return -errno;
-	/* Partial: the file ended at expect_size before this write. */
-	if (ftruncate(c->fd, c->expect_size) != 0)
+	whole = c->stream ? 0 : whole_rows_end(p, (size_t)w, &rows);
+	/* The file ended at expect_size before this write: keep the whole rows, cut the torn one. */
+	if ((size_t)w > whole && ftruncate(c->fd, c->expect_size + (off_t)whole) != 0) {
 		log_warn("csv: cannot cut a partial row off %s: %s", c->path, strerror(errno));
+		whole = (size_t)w;   /* it is in the file: not to be written twice */
+	}
+	c->expect_size += (off_t)whole;
+	if (kept)
+		*kept = whole;
 	return -ENOSPC;
+}
+
+/* All of p or none of it: a short write is cut back to where it began. */
+static int write_whole(struct csv_file *c, const char *p, size_t n)
+{
+	size_t kept;
+	int r = write_rows(c, p, n, &kept);
+
+	if (r != 0 && kept > 0) {
+		if (ftruncate(c->fd, c->expect_size - (off_t)kept) == 0)
+			c->expect_size -= (off_t)kept;
+		else
+			log_warn("csv: cannot cut rows off %s: %s", c->path, strerror(errno));
+	}
+	return r;
 }
 
 static int alloc_buffers(struct csv_file *c, char *err, size_t errlen)
@@ -500,7 +568,7 @@ static int open_stdout(struct csv_file *c, char *err, size_t errlen)
 	}
 	n = csv_header(c->batch, CSV_BATCH_MAX);
 	if (write_whole(c, c->batch, n) != 0)
-		backlog_add(c, c->batch, n, 0);
+		backlog_add_header(c, c->batch, n);
 	return 0;
 }
 
@@ -528,8 +596,12 @@ int csv_open(struct csv_file *c, const char *dir, time_t start, char *err, size_
 	if (c->fd < 0) {
 		int e = errno;
 
-		str_fmt(err, errlen, "cannot write in out-dir %s: %s; make it writable for this user or pass another --out-dir",
-			dir, strerror(e));
+		if (e == EMFILE || e == ENFILE)
+			str_fmt(err, errlen, "cannot open a file in out-dir %s: %s (the limit is %lu); raise LimitNOFILE in the service unit or ulimit -n, or close connections to the exporter",
+				dir, strerror(e), fdlimit_soft());
+		else
+			str_fmt(err, errlen, "cannot write in out-dir %s: %s; make it writable for this user or pass another --out-dir",
+				dir, strerror(e));
 		csv_close(c);
 		return -e;
 	}
@@ -538,7 +610,7 @@ int csv_open(struct csv_file *c, const char *dir, time_t start, char *err, size_
 
 		c->expect_size = st.st_size;
 		if (n && write_whole(c, c->batch, n) != 0)
-			backlog_add(c, c->batch, n, 0);
+			backlog_add_header(c, c->batch, n);
 	}
 	return 0;
 }
@@ -547,6 +619,8 @@ int csv_open(struct csv_file *c, const char *dir, time_t start, char *err, size_
 static int flush_backlog(struct csv_file *c)
 {
 	struct stat st;
+	size_t kept;
+	uint64_t rows;
 	int r;
 
 	if (c->backlog_len == 0)
@@ -574,38 +648,54 @@ static int flush_backlog(struct csv_file *c)
 	}
 	/* Where O_APPEND will put the rows (more than we wrote if someone else appends). */
 	c->expect_size = st.st_size > c->expect_size ? st.st_size : c->expect_size;
-	r = write_whole(c, c->backlog, c->backlog_len);
-	if (r != 0)
-		return r;
-	c->rows_written += c->backlog_rows;
-	recent_add(c, c->backlog, c->backlog_len);
-	c->backlog_len = 0;
-	c->backlog_rows = 0;
-	return 0;
+	/* The oldest rows first, as many whole ones as the disk takes; the rest waits. */
+	r = write_rows(c, c->backlog, c->backlog_len, &kept);
+	if (kept == c->backlog_len) {
+		c->rows_written += c->backlog_rows;
+	} else if (kept > 0) {
+		whole_rows_end(c->backlog, kept, &rows);
+		if (c->backlog_head > 0)
+			rows--;   /* the header is not a data row */
+		c->rows_written += rows;
+		c->backlog_rows -= rows;
+	}
+	if (kept > 0) {
+		recent_add(c, c->backlog, kept);
+		memmove(c->backlog, c->backlog + kept, c->backlog_len - kept);
+		c->backlog_len -= kept;
+		c->backlog_head = 0;
+	}
+	if (c->backlog_len == 0)
+		c->backlog_rows = 0;
+	return r;
 }
 
 /*
  * The common case, nothing pending: the batch goes straight from where it
- * was formatted, without a trip through the backlog.  Returns 0 when it is
- * on disk; otherwise the caller queues it (a truncated file is left to
+ * was formatted, without a trip through the backlog.  Returns the bytes of
+ * whole rows that reached the disk (all n, or those a nearly full disk
+ * took); the caller queues the rest (a truncated file is left to
  * flush_backlog, which knows what to re-send).
  */
-static int fast_write(struct csv_file *c, const char *p, size_t n, uint64_t rows)
+static size_t fast_write(struct csv_file *c, const char *p, size_t n, uint64_t rows)
 {
 	struct stat st;
+	size_t kept;
 
 	if (c->fd < 0)
-		return -1;
+		return 0;
 	if (!c->stream) {
 		if (fstat(c->fd, &st) != 0 || st.st_size < c->expect_size)
-			return -1;
+			return 0;
 		c->expect_size = st.st_size;
 	}
-	if (write_whole(c, p, n) != 0)
-		return -1;
-	c->rows_written += rows;
-	recent_add(c, p, n);
-	return 0;
+	if (write_rows(c, p, n, &kept) != 0 && kept > 0)
+		whole_rows_end(p, kept, &rows);
+	if (kept > 0) {
+		c->rows_written += rows;
+		recent_add(c, p, kept);
+	}
+	return kept;
 }
 
 void csv_write(struct csv_file *c, const struct snapshot *snap, uint64_t gpus)
@@ -623,8 +713,17 @@ void csv_write_rows(struct csv_file *c, const char *p, size_t n, uint64_t rows)
 
 	if (c->reopen_pending)
 		csv_reopen(c);
-	if (c->backlog_len == 0 && !c->failing && fast_write(c, p, n, rows) == 0)
-		return;
+	if (c->backlog_len == 0 && !c->failing) {
+		size_t kept = fast_write(c, p, n, rows);
+		uint64_t kept_rows;
+
+		if (kept == n)
+			return;
+		whole_rows_end(p, kept, &kept_rows);
+		p += kept;
+		n -= kept;
+		rows -= kept_rows;
+	}
 	if (!backlog_add(c, p, n, rows)) {
 		c->rows_dropped += rows;
 		if (!c->failing)
@@ -680,11 +779,8 @@ void csv_reopen(struct csv_file *c)
 		char hdr[2048];
 		size_t hn = csv_header(hdr, sizeof hdr);
 
-		if (write_whole(c, hdr, hn) != 0 && hn <= CSV_BACKLOG_MAX - c->backlog_len) {
-			memmove(c->backlog + hn, c->backlog, c->backlog_len);
-			memcpy(c->backlog, hdr, hn);
-			c->backlog_len += hn;
-		}
+		if (write_whole(c, hdr, hn) != 0)
+			backlog_add_header(c, hdr, hn);
 	}
 	/* Rows of the old file are not repeated in the new one. */
 	c->recent_len = 0;
@@ -713,7 +809,8 @@ struct csv_sink {
 	bool open;
 	uint64_t closed_written, closed_dropped;  /* of the files already closed */
 	uint64_t last_seq;                        /* a resampled tick is written once */
-	bool said_no_file;
+	bool said_no_file;                        /* this period's file could not be opened yet */
+	uint64_t no_file_dropped;                 /* rows of this period dropped for want of a file */
 	/* Full rows of the hold window, a tick per batch (see sink_csv.h). */
 	char *pre;
 	size_t pre_len;
@@ -777,13 +874,29 @@ static void pre_add(struct csv_sink *k, const struct snapshot *snap)
 	k->pre_ticks++;
 }
 
-/* A new file for the period, beginning with the pre-roll; named after its first row. */
+static uint64_t pre_row_count(const struct csv_sink *k)
+{
+	uint64_t rows = 0;
+
+	for (size_t i = 0; i < k->pre_ticks; i++)
+		rows += k->pre_rows[i];
+	return rows;
+}
+
+/*
+ * A new file for the period, beginning with the pre-roll; named after its
+ * first row.  Tried again every tick while it cannot be opened (out of
+ * descriptors, the directory gone): the pre-roll waits for it, the rows of
+ * those ticks are counted as dropped.
+ */
 static void period_open(struct csv_sink *k, const struct snapshot *snap)
 {
 	char err[1024];
-	uint64_t rows = 0;
+	uint64_t rows;
 	time_t start = k->pre_ticks ? k->pre_first.tv_sec : snap->wall.tv_sec;
 
+	if (!k->said_no_file)
+		k->no_file_dropped = 0;   /* the period's first try */
 	k->st->csv_path[0] = '\0';
 	if (csv_open(&k->file, k->st->cfg->logdir, start, err, sizeof err) != 0) {
 		if (!k->said_no_file)
@@ -793,16 +906,30 @@ static void period_open(struct csv_sink *k, const struct snapshot *snap)
 		return;
 	}
 	if (k->said_no_file)
-		log_info("csv: writing %s at last", k->file.path);
+		log_info("csv: writing %s at last; %llu row%s dropped while it could not be opened",
+			 k->file.path, (unsigned long long)k->no_file_dropped,
+			 k->no_file_dropped == 1 ? " was" : "s were");
 	k->said_no_file = false;
 	k->open = true;
 	str_copy(k->st->csv_path, k->file.path, sizeof k->st->csv_path);
 	k->st->csv_period_rows = 0;
-	for (size_t i = 0; i < k->pre_ticks; i++)
-		rows += k->pre_rows[i];
+	rows = pre_row_count(k);
 	if (rows)
 		csv_write_rows(&k->file, k->pre, k->pre_len, rows);
 	pre_clear(k);
+}
+
+/* A period that ended (or a run that stopped) before its file could be opened: its pre-roll is lost too. */
+static void period_lost(struct csv_sink *k)
+{
+	uint64_t rows = pre_row_count(k);
+
+	k->no_file_dropped += rows;
+	k->closed_dropped += rows;
+	pre_clear(k);
+	k->said_no_file = false;
+	log_warn("csv: the period ended without a CSV file: %llu row%s dropped",
+		 (unsigned long long)k->no_file_dropped, plural_s(k->no_file_dropped));
 }
 
 static void period_close(struct csv_sink *k)
@@ -818,6 +945,7 @@ static void count_rows(struct csv_sink *k)
 	struct run_state *st = k->st;
 
 	st->csv_period_rows = k->file.rows_written;
+	st->csv_period_dropped = k->no_file_dropped + k->file.rows_dropped;
 	st->csv_rows_written = k->closed_written + (k->open ? k->file.rows_written : 0);
 	st->csv_rows_dropped = k->closed_dropped + (k->open ? k->file.rows_dropped : 0);
 }
@@ -877,11 +1005,15 @@ static void csv_sink_write(void *self, const struct snapshot *snap)
 
 		csv_format_rows(snap, st->csv_gpus, k->fmt, CSV_BATCH_MAX, &rows);
 		k->closed_dropped += rows;
+		k->no_file_dropped += rows;
+	} else {
+		if (k->said_no_file)
+			period_lost(k);
+		if (st->preroll && !snap->lite)
+			pre_add(k, snap);
+		else if (!st->preroll)
+			pre_clear(k);
 	}
-	else if (st->preroll && !snap->lite)
-		pre_add(k, snap);
-	else if (!st->preroll)
-		pre_clear(k);
 	count_rows(k);
 }
 
@@ -917,6 +1049,8 @@ static void csv_sink_close(void *self)
 
 	if (k->open)
 		period_close(k);
+	else if (k->said_no_file)
+		period_lost(k);
 	count_rows(k);
 	free(k->pre);
 	free(k->fmt);

@@ -15,11 +15,19 @@
  * it covers the job from its first busy tick.  A hold that breaks drops
  * them.
  *
+ * A period whose file cannot be opened (the process out of descriptors,
+ * the out-dir gone) is tried again every tick; the rows of the ticks
+ * without a file are counted as dropped, and so is the pre-roll of a
+ * period that ends before its file could be opened.
+ *
  * Durability rules, each of which a test holds it to:
  *   - a tick's rows go out in a single write(2) on an O_APPEND descriptor;
- *     a short write is cut back, so a row on disk is never torn;
+ *     when a nearly full disk takes only part of it, the whole rows it
+ *     took stay and the torn row is cut back at once, so a row on disk is
+ *     never torn;
  *   - a write that fails (full disk, EFBIG, I/O error) keeps the rows in a
- *     bounded in-memory backlog and retries every tick; rows beyond it are
+ *     bounded in-memory backlog and retries every tick, writing the oldest
+ *     rows first, as many whole ones as fit; rows beyond the backlog are
  *     dropped and counted, the failure is logged once, recovery once more;
  *   - csv_reopen() (SIGHUP/SIGUSR1, logrotate's create mode) reopens the
  *     path, writing a header into a new file;
@@ -60,6 +68,7 @@ struct csv_file {
 	char *backlog;            /* rows not yet on disk, whole rows only */
 	size_t backlog_len;
 	uint64_t backlog_rows;    /* data rows in the backlog (a header is not one) */
+	size_t backlog_head;      /* bytes of a header at the backlog's start, 0 when none */
 	char *recent;             /* the last rows that reached the file */
 	size_t recent_len;
 	size_t recent_ends[CSV_RECENT_BATCHES]; /* end offset of each batch in recent */

@@ -5,8 +5,13 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "outbuf.h"
 #include "sink_csv.h"
@@ -236,6 +241,98 @@ static void test_small_buffer_is_refused(void **state)
 	assert_int_equal(csv_header(small, sizeof small), 0);
 }
 
+/*
+ * A disk with room for part of what waits: the whole rows that fit go out,
+ * oldest first, and no torn row stays in the file -- not even when the cut
+ * falls just after a line break inside a quoted cell.  The room is made
+ * with RLIMIT_FSIZE, which cuts a write short as a full disk does.
+ */
+#define ROW_LEN 100
+
+static void make_row(char *row, int i)
+{
+	/* "<40 x a>\n<i><44 x b>",z\n: 100 bytes, a quoted line break at byte 41. */
+	memset(row, 'b', ROW_LEN);
+	row[0] = '"';
+	memset(row + 1, 'a', 40);
+	row[41] = '\n';
+	row[42] = (char)('0' + i);
+	row[ROW_LEN - 4] = '"';
+	row[ROW_LEN - 3] = ',';
+	row[ROW_LEN - 2] = 'z';
+	row[ROW_LEN - 1] = '\n';
+}
+
+static off_t file_size(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_size;
+}
+
+/* Writes n bytes of rows with the file size limited to `room` bytes; the limit is lifted before returning. */
+static void write_with_room(struct csv_file *c, const char *p, size_t n, uint64_t rows, off_t room)
+{
+	struct rlimit was, lim;
+
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &was), 0);
+	lim = was;
+	lim.rlim_cur = (rlim_t)room;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	csv_write_rows(c, p, n, rows);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &was), 0);
+}
+
+static void test_partial_room_writes_whole_rows_oldest_first(void **state)
+{
+	char dir[] = "/tmp/gputel-test-csv.XXXXXX", err[512], rows[7 * ROW_LEN], *text;
+	static struct csv_file c;
+	off_t head;
+	FILE *f;
+	size_t n;
+
+	(void)state;
+	signal(SIGXFSZ, SIG_IGN);
+	for (int i = 0; i < 7; i++)
+		make_row(rows + i * ROW_LEN, i);
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(csv_open(&c, dir, 1767225600, err, sizeof err), 0);
+	head = file_size(c.path);
+
+	/* Room for 2.5 rows of 5: the cut falls past the third row's quoted line break. */
+	write_with_room(&c, rows, 5 * ROW_LEN, 5, head + 2 * ROW_LEN + ROW_LEN / 2);
+	assert_int_equal(file_size(c.path), head + 2 * ROW_LEN);
+	assert_int_equal(c.rows_written, 2);
+	assert_int_equal(c.backlog_rows, 3);
+	assert_int_equal(c.rows_dropped, 0);
+
+	/* Room for two more: the oldest two that waited go out, the new row waits behind them. */
+	write_with_room(&c, rows + 5 * ROW_LEN, ROW_LEN, 1, head + 4 * ROW_LEN + 10);
+	assert_int_equal(file_size(c.path), head + 4 * ROW_LEN);
+	assert_int_equal(c.rows_written, 4);
+	assert_int_equal(c.backlog_rows, 2);
+
+	/* Room for all: the rest, then the new row, in order. */
+	csv_write_rows(&c, rows + 6 * ROW_LEN, ROW_LEN, 1);
+	assert_int_equal(c.rows_written, 7);
+	assert_int_equal(c.backlog_len, 0);
+	assert_int_equal(c.rows_dropped, 0);
+	csv_close(&c);
+
+	text = calloc(1, (size_t)head + sizeof rows + 1);
+	assert_non_null(text);
+	f = fopen(c.path, "r");
+	assert_non_null(f);
+	n = fread(text, 1, (size_t)head + sizeof rows + 1, f);
+	fclose(f);
+	assert_int_equal(n, (size_t)head + sizeof rows);
+	assert_memory_equal(text + head, rows, sizeof rows);
+	free(text);
+	unlink(c.path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -245,6 +342,7 @@ int main(void)
 		cmocka_unit_test(test_system_total_needs_every_part),
 		cmocka_unit_test(test_down_gpu_and_no_gpu),
 		cmocka_unit_test(test_small_buffer_is_refused),
+		cmocka_unit_test(test_partial_room_writes_whole_rows_oldest_first),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

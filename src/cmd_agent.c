@@ -20,6 +20,7 @@
 #include "agent.h"
 #include "commands.h"
 #include "config.h"
+#include "fdlimit.h"
 #include "log.h"
 #include "loop.h"
 #include "pipeline.h"
@@ -221,6 +222,7 @@ int cmd_agent(int argc, char **argv)
 	config_resolve(&a.cfg, fl.file, environ, &errs);
 	if (cli_config_report(&errs) > 0)
 		return EXIT_USAGE;
+	fdlimit_raise();
 	/* The autostarted agent has no terminal and no journal: its log goes beside its state. */
 	if (fl.log_to_state_dir) {
 		int bad = str_fmt(log_path, sizeof log_path, "%s/" AGENT_LOG_NAME, a.cfg.state_dir) < 0;
@@ -255,6 +257,18 @@ int cmd_agent(int argc, char **argv)
 		goto out_sfd;
 	gopt.interval_ns = a.cfg.poll_interval_ns;
 	r = sampler_open(&sampler, &gopt, err, sizeof err);
+	if (r == -EINTR) {
+		/*
+		 * Stopped while the driver was still starting: nothing was
+		 * collected yet.  _exit, not exit: the call left running may be
+		 * a dlopen() holding the loader's lock, which exit() and every
+		 * dlclose() take.  A control socket left behind is replaced at
+		 * the next start.
+		 */
+		log_warn("agent: %s", err);
+		fflush(NULL);
+		_exit(0);
+	}
 	if (r != 0) {
 		log_error("%s", err);
 		rc = r == -EINVAL ? EXIT_USAGE : 1;

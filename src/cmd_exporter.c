@@ -9,11 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "commands.h"
 #include "config.h"
+#include "fdlimit.h"
 #include "log.h"
 #include "loop.h"
 #include "pipeline.h"
@@ -50,17 +50,6 @@ static int parse_port(const char *v, unsigned int *port)
 		return -1;
 	*port = (unsigned int)n;
 	return 0;
-}
-
-/* 1000 concurrent scrapers need more descriptors than the usual soft 1024. */
-static void raise_fd_limit(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
 }
 
 int cmd_exporter(int argc, char **argv)
@@ -128,7 +117,8 @@ int cmd_exporter(int argc, char **argv)
 		log_error("exporter: signalfd: %s", strerror(errno));
 		return 1;
 	}
-	raise_fd_limit();
+	/* 1000 concurrent scrapers need more descriptors than the usual soft 1024. */
+	fdlimit_raise();
 	pipeline_init(&p, "exporter", &cfg, &sampler);
 	p.st.telemetry = true;
 	prom_default_hostname(p.st.hostname, sizeof p.st.hostname);
@@ -139,6 +129,16 @@ int cmd_exporter(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	r = sampler_open(&sampler, &gopt, err, sizeof err);
+	if (r == -EINTR) {
+		/*
+		 * Stopped while the driver was still starting: nothing was served
+		 * yet.  _exit, not exit: the call left running may be a dlopen()
+		 * holding the loader's lock, which exit() and dlclose() take.
+		 */
+		log_warn("exporter: %s", err);
+		fflush(NULL);
+		_exit(0);
+	}
 	if (r != 0) {
 		log_error("%s", err);
 		pipeline_close(&p);

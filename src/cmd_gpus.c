@@ -5,9 +5,11 @@
  * included).  --json prints the same for scripts.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "commands.h"
 #include "log.h"
@@ -29,6 +31,9 @@ static const char gpus_usage[] =
 	"  --json               everything, as JSON for scripts\n"
 	"  --prometheus         the metrics as the exporter serves them (docs/metrics.md)\n"
 	"  --metric-names LIST  with --prometheus: gputel (default), jn, dcgm\n";
+
+/* How long one sample waits for the driver: a slow driver is let finish, a hung one is not. */
+#define GPUS_DRIVER_WAIT_NS SAMPLER_BUDGET_MAX_NS
 
 static const char *const state_word[] = {
 	[VAL_ABSENT] = "-", [VAL_OK] = "", [VAL_UNSUPPORTED] = "n/a", [VAL_ERROR] = "error",
@@ -257,6 +262,26 @@ static int print_prometheus(struct sampler *s, const struct snapshot *snap, unsi
 	return 0;
 }
 
+/*
+ * One sample for the view.  Returns 0, or 1 after one line saying why the
+ * GPUs cannot be shown: the driver hangs, or a stop signal came first.
+ */
+static int take_sample(struct sampler *s, struct snapshot *snap)
+{
+	int64_t asked = mono_now_ns();
+	int signo = 0;
+	int r = sampler_take_within(s, snap, GPUS_DRIVER_WAIT_NS, &signo);
+
+	if (r == -EINTR)
+		log_error("gpus: stopped by %s while waiting for the gpu driver (no answer for %.1f s)",
+			  signo == SIGINT ? "SIGINT" : "SIGTERM", (double)(mono_now_ns() - asked) / NS_PER_SEC);
+	else if (r == -ETIMEDOUT)
+		log_error("gpus: the gpu driver has not answered for %.0f s (a hung driver call: a GSP timeout or a GPU off the bus); "
+			  "check dmesg for Xid errors, or try GPUTEL_GPU_BACKEND=none for the host sensors alone",
+			  (double)GPUS_DRIVER_WAIT_NS / NS_PER_SEC);
+	return r == 0 ? 0 : 1;
+}
+
 int cmd_gpus(int argc, char **argv)
 {
 	static struct sampler sampler;
@@ -267,6 +292,7 @@ int cmd_gpus(int argc, char **argv)
 	bool json = false, prometheus = false, names_given = false, verbose = false;
 	const char *v;
 	char err[1024];
+	sigset_t stop_signals;
 	int r;
 
 	config_defaults(&cfg);
@@ -302,7 +328,21 @@ int cmd_gpus(int argc, char **argv)
 	/* Logs would garble machine-read output, and repeat the backend line: keep them to problems. */
 	if (log_get_level() > LOG_WARN)
 		log_set_level(LOG_WARN);
+	/*
+	 * Held back, and waited for beside the driver (sampler_take_within), so
+	 * that a stop while a driver call hangs is prompt and says why.
+	 */
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGINT);
+	sigprocmask(SIG_BLOCK, &stop_signals, NULL);
 	r = sampler_open(&sampler, &opt, err, sizeof err);
+	if (r == -EINTR) {
+		/* _exit, not exit: the driver call left running may be a dlopen() holding the loader's lock, which exit() takes. */
+		log_error("gpus: %s", err);
+		fflush(NULL);
+		_exit(1);
+	}
 	if (r != 0) {
 		log_error("%s", err);
 		return r == -EINVAL ? EXIT_USAGE : 1;
@@ -314,10 +354,14 @@ int cmd_gpus(int argc, char **argv)
 	 * first after the counters last moved: a first sample, a short pause,
 	 * then the one shown.
 	 */
-	sampler_take(&sampler, &snap);
-	nanosleep(&(struct timespec){ .tv_nsec = 250 * 1000 * 1000 }, NULL);
-	sampler.seq = 1;
-	sampler_take(&sampler, &snap);
+	r = take_sample(&sampler, &snap);
+	if (r == 0) {
+		nanosleep(&(struct timespec){ .tv_nsec = 250 * 1000 * 1000 }, NULL);
+		sampler.seq = 1;
+		r = take_sample(&sampler, &snap);
+	}
+	if (r != 0)
+		return r; /* a driver call is still running: the backend stays open as gputel exits */
 	if (prometheus)
 		r = print_prometheus(&sampler, &snap, cfg.metric_names);
 	else if (json)

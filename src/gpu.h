@@ -30,6 +30,7 @@ struct gpu_options {
 #define GPU_OPEN_OK 0
 #define GPU_OPEN_UNAVAILABLE (-1) /* not here; try the next backend */
 #define GPU_OPEN_BAD_CONFIG (-2)  /* the user named something that is wrong: exit 2 */
+#define GPU_OPEN_STOPPED (-3)     /* SIGTERM or SIGINT came while the driver was starting (gpu_worker_open) */
 
 struct gpu_backend {
 	const char *name;

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "gpu.h"
+#include "libcheck.h"
 #include "log.h"
 #include "nvml_abi.h"
 #include "util.h"
@@ -145,7 +146,7 @@ struct nvml_gpu {
 
 struct nvml {
 	void *lib;
-	char path[256];
+	char path[4096];          /* what was dlopen()ed: the file checked */
 	char driver[NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE];
 	char detail[384];
 	struct nvml_api api;
@@ -346,6 +347,57 @@ static void drain_xids(struct nvml *n)
 	}
 }
 
+/*
+ * Finds and checks the library before dlopen() maps it (libcheck.h): a
+ * FIFO would block dlopen for good, a truncated file would kill gputel
+ * with SIGBUS.  Fills path with what to dlopen: the file checked, so that
+ * it is the one loaded.  Returns GPU_OPEN_OK, or the code to return with
+ * why filled.
+ */
+static int check_library(const char *lib, bool explicit, char *path, size_t pathlen, char *why,
+			 size_t whylen)
+{
+	char what[160];
+	int r;
+
+	if (strchr(lib, '/')) {
+		if (str_copy(path, lib, pathlen) >= pathlen) {
+			str_fmt(why, whylen, "the NVML library path is over %zu bytes; use a shorter one", pathlen - 1);
+			return explicit ? GPU_OPEN_BAD_CONFIG : GPU_OPEN_UNAVAILABLE;
+		}
+	} else if (libcheck_find(lib, path, pathlen) != 0) {
+		/* Not where we look: dlopen may still know better, and says so when not. */
+		str_copy(path, lib, pathlen);
+		return GPU_OPEN_OK;
+	}
+	r = libcheck_file(path, what, sizeof what);
+	if (r == 0)
+		return GPU_OPEN_OK;
+	if (!explicit) {
+		/* A broken driver install: say so, and let nvidia-smi stand in. */
+		if (r == LIBCHECK_NOT_FILE)
+			str_fmt(why, whylen, "%s is %s, not a regular file", path, what);
+		else if (r == LIBCHECK_INCOMPLETE)
+			str_fmt(why, whylen, "%s is not a complete shared library (%s)", path, what);
+		else
+			str_fmt(why, whylen, "%s cannot be read (%s)", path, what);
+		return GPU_OPEN_UNAVAILABLE;
+	}
+	if (r == LIBCHECK_NOT_FILE)
+		str_fmt(why, whylen,
+			"GPUTEL_NVML_LIBRARY=%s is %s, not a regular file; point it at libnvidia-ml.so.1 or unset it",
+			path, what);
+	else if (r == LIBCHECK_INCOMPLETE)
+		str_fmt(why, whylen,
+			"GPUTEL_NVML_LIBRARY %s is not a complete shared library (%s); point it at libnvidia-ml.so.1 or unset it",
+			path, what);
+	else
+		str_fmt(why, whylen,
+			"GPUTEL_NVML_LIBRARY=%s does not exist or is not readable (%s); point it at libnvidia-ml.so.1 or unset it",
+			path, what);
+	return GPU_OPEN_BAD_CONFIG;
+}
+
 static int nvml_open(void **state, const struct gpu_options *opt, char *why, size_t whylen)
 {
 	const char *env = getenv("GPUTEL_NVML_LIBRARY");
@@ -355,6 +407,7 @@ static int nvml_open(void **state, const struct gpu_options *opt, char *why, siz
 	const char *missing;
 	nvmlReturn_t r;
 	int bad = explicit ? GPU_OPEN_BAD_CONFIG : GPU_OPEN_UNAVAILABLE;
+	int checked;
 
 	if (!lib)
 		lib = NVML_DEFAULT_LIBRARY;
@@ -369,8 +422,12 @@ static int nvml_open(void **state, const struct gpu_options *opt, char *why, siz
 		str_copy(why, "out of memory", whylen);
 		return GPU_OPEN_UNAVAILABLE;
 	}
-	str_copy(n->path, lib, sizeof n->path);
-	n->lib = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+	checked = check_library(lib, explicit, n->path, sizeof n->path, why, whylen);
+	if (checked != GPU_OPEN_OK) {
+		free(n);
+		return checked;
+	}
+	n->lib = dlopen(n->path, RTLD_NOW | RTLD_LOCAL);
 	if (!n->lib) {
 		const char *e = dlerror();
 

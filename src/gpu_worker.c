@@ -2,12 +2,17 @@
 #include "gpu_worker.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "log.h"
+#include "util.h"
 
 struct gpu_worker {
 	struct gpu_set *gpus;
@@ -21,6 +26,9 @@ struct gpu_worker {
 	bool busy;                /* a job is posted or running */
 	bool done;                /* a finished job's result waits in out */
 	bool quit;
+	bool opening;             /* the job is gpu_worker_open()'s, with open_opt */
+	struct gpu_options open_opt;
+	int open_result;
 	struct gpu_job job;
 	/* The thread's alone while busy; the loop's once collected. */
 	struct snapshot out;
@@ -43,6 +51,29 @@ static void *worker_main(void *arg)
 		}
 		job = w->job;
 		w->posted = false;
+		if (w->opening) {
+			struct gpu_options opt = w->open_opt;
+			int r;
+
+			pthread_mutex_unlock(&w->mu);
+			/*
+			 * Here, not on the caller's thread: what the backend starts
+			 * (nvidia-smi's loop, with PR_SET_PDEATHSIG) lives as long as
+			 * the thread that started it, and this one lasts until close.
+			 */
+			r = gpu_open(w->gpus, &opt);
+			pthread_mutex_lock(&w->mu);
+			w->open_result = r;
+			w->opening = false;
+			w->busy = false;
+			w->done = true;
+			pthread_cond_broadcast(&w->idle);
+			pthread_mutex_unlock(&w->mu);
+			if (write(w->efd, &one, sizeof one) < 0) {
+				/* nothing to do: gpu_worker_open() also looks at done */
+			}
+			continue;
+		}
 		pthread_mutex_unlock(&w->mu);
 
 		gpu_set_lite(w->gpus, !job.full);
@@ -53,6 +84,7 @@ static void *worker_main(void *arg)
 		pthread_mutex_lock(&w->mu);
 		w->busy = false;
 		w->done = true;
+		pthread_cond_broadcast(&w->idle); /* gpu_worker_stop() may be waiting for it */
 		pthread_mutex_unlock(&w->mu);
 		/* A full counter (2^64 - 2 wake-ups) cannot happen: the loop drains it every time. */
 		if (write(w->efd, &one, sizeof one) < 0) {
@@ -173,4 +205,91 @@ bool gpu_worker_stop(struct gpu_worker *w, int64_t wait_ns)
 	close(w->efd);
 	free(w);
 	return true;
+}
+
+int gpu_worker_wait(int fd, int64_t until_ns, int *signo)
+{
+	struct pollfd pfd[2] = { { .fd = fd, .events = POLLIN }, { .fd = -1, .events = POLLIN } };
+	sigset_t blocked, stop;
+	int r = 0;
+
+	/* Only the stop signals this thread holds back: the others end the process by themselves. */
+	pthread_sigmask(SIG_BLOCK, NULL, &blocked);
+	sigemptyset(&stop);
+	if (sigismember(&blocked, SIGTERM))
+		sigaddset(&stop, SIGTERM);
+	if (sigismember(&blocked, SIGINT))
+		sigaddset(&stop, SIGINT);
+	if (!sigisemptyset(&stop))
+		pfd[1].fd = signalfd(-1, &stop, SFD_CLOEXEC | SFD_NONBLOCK);
+	for (;;) {
+		int64_t left = until_ns < 0 ? -1 : until_ns - mono_now_ns();
+		int ms = left < 0 ? -1 : (int)((left > 3600 * NS_PER_SEC ? 3600 * NS_PER_SEC : left + 999999) / 1000000);
+		struct signalfd_siginfo si;
+
+		if (until_ns >= 0 && left <= 0) {
+			r = 0;
+			break;
+		}
+		if (poll(pfd, 2, ms) < 0 && errno != EINTR) {
+			r = 0;
+			break;
+		}
+		/* A stop signal wins over a job that finished at the same instant: the user asked. */
+		if (pfd[1].fd >= 0 && (pfd[1].revents & POLLIN) &&
+		    read(pfd[1].fd, &si, sizeof si) == (ssize_t)sizeof si) {
+			*signo = (int)si.ssi_signo;
+			r = -1;
+			break;
+		}
+		if (pfd[0].revents & POLLIN) {
+			r = 1;
+			break;
+		}
+	}
+	if (pfd[1].fd >= 0)
+		close(pfd[1].fd);
+	return r;
+}
+
+int gpu_worker_open(struct gpu_worker *w, const struct gpu_options *opt, int *signo)
+{
+	int64_t started = mono_now_ns();
+	bool said_slow = false;
+	int r;
+
+	pthread_mutex_lock(&w->mu);
+	if (w->busy) {
+		pthread_mutex_unlock(&w->mu);
+		return GPU_OPEN_UNAVAILABLE; /* cannot happen: the open is the first job */
+	}
+	w->open_opt = *opt;
+	w->opening = true;
+	w->posted = true;
+	w->busy = true;
+	w->done = false;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	for (;;) {
+		int woke = gpu_worker_wait(w->efd, said_slow ? -1 : started + GPU_OPEN_SLOW_NS, signo);
+		bool done;
+
+		if (woke < 0)
+			return GPU_OPEN_STOPPED; /* the worker stays busy: gpu_worker_stop() leaves it */
+		pthread_mutex_lock(&w->mu);
+		done = w->done && !w->opening;
+		pthread_mutex_unlock(&w->mu);
+		if (done)
+			break;
+		if (woke > 0 || said_slow)
+			continue;
+		said_slow = true;
+		log_warn("gpu: the driver has not finished starting after %.0f s (nvmlInit or listing the GPUs hangs); still waiting, SIGTERM stops gputel",
+			 (double)(mono_now_ns() - started) / NS_PER_SEC);
+	}
+	gpu_worker_collect(w); /* drains the eventfd; the open left no readings */
+	pthread_mutex_lock(&w->mu);
+	r = w->open_result;
+	pthread_mutex_unlock(&w->mu);
+	return r;
 }

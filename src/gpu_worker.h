@@ -31,7 +31,28 @@ struct gpu_job {
 	bool fresh;     /* slow fields read now, not their held values (gpu.h, set_fresh) */
 };
 
-/* Starts the thread.  Returns 0 or -errno. */
+/*
+ * gpu_open() on the worker's thread, waited for here: the worker's first
+ * job.  The first driver calls (loading the library, nvmlInit, listing
+ * the GPUs) can hang like any other; while they run, SIGTERM or SIGINT
+ * ends the wait (see gpu_worker_wait).  A warning says so when the driver
+ * takes more than GPU_OPEN_SLOW_NS.  Returns what gpu_open() returned, or
+ * GPU_OPEN_STOPPED with *signo set: the worker is then left inside the
+ * driver, and the process should exit.
+ */
+#define GPU_OPEN_SLOW_NS (5 * 1000 * 1000 * 1000LL)
+int gpu_worker_open(struct gpu_worker *w, const struct gpu_options *opt, int *signo);
+
+/*
+ * Waits until fd is readable (1), until_ns passes on CLOCK_MONOTONIC (0;
+ * until_ns < 0: no limit), or SIGTERM or SIGINT arrives (-1, *signo set,
+ * the signal taken).  Signals count only when the calling thread has them
+ * blocked, as the running modes do for their signalfd; where they are not
+ * blocked they end the process as usual.
+ */
+int gpu_worker_wait(int fd, int64_t until_ns, int *signo);
+
+/* Starts the thread, for the backend gpus (opened by gpu_worker_open, or already open).  Returns 0 or -errno. */
 int gpu_worker_start(struct gpu_worker **out, struct gpu_set *gpus);
 
 /* Readable once a job has finished (the loop watches it). */

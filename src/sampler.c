@@ -2,6 +2,7 @@
 #include "sampler.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -12,18 +13,36 @@
 
 int sampler_open(struct sampler *s, const struct gpu_options *opt, char *err, size_t errlen)
 {
-	int r;
+	int r, signo = 0;
 
 	memset(s, 0, sizeof *s);
 	s->timerfd = -1;
 	s->interval_ns = opt->interval_ns;
-	r = gpu_open(&s->gpus, opt);
+	/* The backend is opened on the worker's thread, so that a hung start does not hold up a stop. */
+	if (gpu_worker_start(&s->worker, &s->gpus) != 0) {
+		s->worker = NULL;
+		r = gpu_open(&s->gpus, opt);
+	} else {
+		r = gpu_worker_open(s->worker, opt, &signo);
+	}
+	if (r == GPU_OPEN_STOPPED) {
+		str_fmt(err, errlen, "stopped by %s while the gpu driver was still starting (nvmlInit or listing the gpus did not answer)",
+			signo == SIGINT ? "SIGINT" : "SIGTERM");
+		return -EINTR;
+	}
+	/* The worker stands for "there is a GPU backend" from here on (sampler_start). */
+	if (!s->gpus.backend || r != 0) {
+		gpu_worker_stop(s->worker, 0);
+		s->worker = NULL;
+	}
 	if (r == GPU_OPEN_BAD_CONFIG) {
 		str_copy(err, s->gpus.reason, errlen);
 		return -EINVAL;
 	}
 	s->host = host_open();
 	if (!s->host) {
+		gpu_worker_stop(s->worker, 0);
+		s->worker = NULL;
 		gpu_close(&s->gpus);
 		str_copy(err, "out of memory", errlen);
 		return -ENOMEM;
@@ -68,6 +87,47 @@ void sampler_take(struct sampler *s, struct snapshot *snap)
 	gpu_sample(&s->gpus, snap);
 	snap->gpu_answered_ns = mono_now_ns();
 	s->stats.ticks++;
+}
+
+int sampler_take_within(struct sampler *s, struct snapshot *snap, int64_t wait_ns, int *signo)
+{
+	const struct snapshot *gpu;
+	struct gpu_job job = { .full = !s->lite };
+	int r;
+
+	if (!s->gpus.backend) {
+		sampler_take(s, snap);
+		return 0;
+	}
+	if (s->stuck)
+		return -ETIMEDOUT; /* the worker is still inside the driver */
+	if (!s->worker && gpu_worker_start(&s->worker, &s->gpus) != 0) {
+		sampler_take(s, snap); /* no thread to be had: wait here, as before */
+		return 0;
+	}
+	snap->seq = s->seq;
+	stamp(snap, s->lite);
+	s->job_posted_ns = mono_now_ns();
+	gpu_worker_post(s->worker, job);
+	sample_host(s, snap);
+	r = gpu_worker_wait(gpu_worker_fd(s->worker), s->job_posted_ns + wait_ns, signo);
+	gpu = r > 0 ? gpu_worker_collect(s->worker) : NULL;
+	if (!gpu) {
+		/* Whether it hangs or the user stopped waiting, nobody waits for this job again. */
+		s->stuck = true;
+		snap->backend = gpu_backend_name(&s->gpus);
+		snap->n_gpus = 0;
+		snap->gpu_src.ok = 0;
+		snap->gpu_src.duration_ns = mono_now_ns() - s->job_posted_ns;
+		return r < 0 ? -EINTR : -ETIMEDOUT;
+	}
+	snap->backend = gpu->backend;
+	snap->n_gpus = gpu->n_gpus;
+	memcpy(snap->gpu, gpu->gpu, gpu->n_gpus * sizeof gpu->gpu[0]);
+	snap->gpu_src = gpu->gpu_src;
+	snap->gpu_answered_ns = mono_now_ns();
+	s->stats.ticks++;
+	return 0;
 }
 
 static void record_lateness(struct sampler_stats *st, int64_t late_ns)
@@ -193,7 +253,7 @@ int sampler_start(struct sampler *s)
 	s->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (s->timerfd < 0)
 		return -errno;
-	if (s->gpus.backend) {
+	if (s->gpus.backend && !s->worker) {
 		r = gpu_worker_start(&s->worker, &s->gpus);
 		if (r != 0)
 			return r;
@@ -417,8 +477,12 @@ int64_t sampler_late_percentile_ns(const struct sampler_stats *st, double pct)
 
 void sampler_close(struct sampler *s)
 {
-	/* A slow job may finish; a hung one (past its budget) is not waited for again. */
-	bool backend_free = gpu_worker_stop(s->worker, s->stuck ? 0 : NS_PER_SEC);
+	/*
+	 * A job a little slow may finish, so that the backend closes; a hung one
+	 * (past its budget) is not waited for again.  Short: a stop has already
+	 * waited for the tick in flight (loop.c), and must end within 2 s.
+	 */
+	bool backend_free = gpu_worker_stop(s->worker, s->stuck ? 0 : SAMPLER_CLOSE_WAIT_NS);
 
 	s->worker = NULL;
 	if (s->timerfd >= 0)

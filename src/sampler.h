@@ -48,6 +48,8 @@
 
 #define SAMPLER_BUDGET_MIN_NS (1000 * 1000 * 1000LL)
 #define SAMPLER_BUDGET_MAX_NS (10 * 1000 * 1000 * 1000LL)
+/* sampler_close() waits this long for a job still within its budget. */
+#define SAMPLER_CLOSE_WAIT_NS (250 * 1000 * 1000LL)
 
 struct sampler_stats {
 	uint64_t ticks;          /* snapshots published (a resampled tick counts once) */
@@ -90,7 +92,11 @@ struct sampler {
 /*
  * Opens the GPU backend and the host sensors.  Returns 0; -EINVAL with err
  * filled when the user named a backend or library that is wrong (exit 2);
- * or -ENOMEM.
+ * -EINTR with err filled when SIGTERM or SIGINT, blocked by the caller,
+ * came while the driver was starting and hung; or -ENOMEM.  After -EINTR
+ * the driver call is left running and the process should end with
+ * _exit(): that call may be a dlopen() holding the dynamic loader's lock,
+ * which exit() takes (and would wait for).
  */
 int sampler_open(struct sampler *s, const struct gpu_options *opt, char *err, size_t errlen);
 
@@ -99,6 +105,16 @@ void sampler_log_backend(const struct sampler *s);
 
 /* One snapshot now, on this thread, outside any schedule (`gputel gpus`, doctor). */
 void sampler_take(struct sampler *s, struct snapshot *snap);
+
+/*
+ * One snapshot now, outside any schedule, with the GPUs read on the worker
+ * thread while this one waits at most wait_ns for them (`gputel gpus`).
+ * Returns 0; -ETIMEDOUT when the driver did not answer in time (snap
+ * holds the host values and no GPU); or -EINTR, *signo set, when SIGTERM
+ * or SIGINT -- blocked by the caller -- came first.  After either, the
+ * driver call is left running: sampler_close() leaves the backend open.
+ */
+int sampler_take_within(struct sampler *s, struct snapshot *snap, int64_t wait_ns, int *signo);
 
 /*
  * Starts the schedule and the GPU worker, and asks for tick 1 at once.

@@ -45,7 +45,44 @@ GPUTEL_NVML_LIBRARY=libc.so.6 expect_usage "a GPUTEL_NVML_LIBRARY that is not NV
 	"libc.so.6 is not an NVML library \(it lacks nvmlInit_v2\)" "$GPUTEL" collect --out-dir "$T/out" --duration 1
 printf 'garbage\n' >"$T/notelf.so"
 GPUTEL_NVML_LIBRARY="$T/notelf.so" expect_usage "a GPUTEL_NVML_LIBRARY that is not a library" \
-	"cannot load GPUTEL_NVML_LIBRARY=.*notelf.so" "$GPUTEL" gpus
+	"GPUTEL_NVML_LIBRARY $T/notelf.so is not a complete shared library \(not an ELF file\); point it at libnvidia-ml.so.1 or unset it" "$GPUTEL" gpus
+
+# Not a regular file: refused before dlopen, which would block for good on a FIFO.
+mkfifo "$T/fifo.so"
+mkdir "$T/dir.so"
+for what in "fifo.so:a FIFO" "dir.so:a directory" "/dev/null:a character device"; do
+	path=${what%%:*}
+	case "$path" in /*) ;; *) path="$T/$path" ;; esac
+	for cmd in gpus "collect --out-dir $T/out --duration 1"; do
+		GPUTEL_NVML_LIBRARY="$path" expect_usage "a GPUTEL_NVML_LIBRARY that is ${what#*:} is refused at once (${cmd%% *})" \
+			"GPUTEL_NVML_LIBRARY=$path is ${what#*:}, not a regular file; point it at libnvidia-ml.so.1 or unset it" \
+			timeout -s KILL 10 $GPUTEL $cmd
+	done
+done
+
+# A truncated library: refused with the reason, where dlopen died of SIGBUS (rc 135).
+size=$(stat -c %s "$SIM_LIB")
+for cut in 0 40 64 7000 20000 $((size / 2)) $((size - 1)); do
+	head -c "$cut" "$SIM_LIB" >"$T/cut-$cut.so"
+	GPUTEL_NVML_LIBRARY="$T/cut-$cut.so" expect_usage "a library cut to $cut of its $size bytes is refused" \
+		"GPUTEL_NVML_LIBRARY $T/cut-$cut.so is not a complete shared library \(.+\); point it at libnvidia-ml.so.1 or unset it" \
+		"$GPUTEL" gpus
+done
+GPUTEL_NVML_LIBRARY="$T/cut-7000.so" expect_usage "the reason names the size and what lies beyond it" \
+	"\(7000 bytes, but a loadable segment ends at byte [0-9]+\)" "$GPUTEL" collect --out-dir "$T/out" --duration 1
+check "the whole library still loads" bash -c '"$1" gpus --json | grep -q "\"backend\": \"nvml\""' _ "$GPUTEL"
+
+# The default libnvidia-ml.so.1, found through the loader's search path, cut short:
+# a broken driver install, so nvidia-smi stands in and the reason is shown.
+mkdir -p "$T/ld"
+head -c 7000 "$SIM_LIB" >"$T/ld/libnvidia-ml.so.1"
+out=$(env -u GPUTEL_NVML_LIBRARY LD_LIBRARY_PATH="$T/ld" GPUTEL_NVIDIA_SMI="$FAKE_SMI_DIR/nvidia-smi" "$GPUTEL" gpus 2>&1)
+check "a truncated default libnvidia-ml.so.1 falls back to nvidia-smi, saying why" \
+	grep -q "^backend: nvidia-smi (nvml: $T/ld/libnvidia-ml.so.1 is not a complete shared library (7000 bytes, .*); using nvidia-smi" <<<"$out"
+cp "$SIM_LIB" "$T/ld/libnvidia-ml.so.1"
+out=$(env -u GPUTEL_NVML_LIBRARY LD_LIBRARY_PATH="$T/ld" GPUTEL_NVIDIA_SMI="$FAKE_SMI_DIR/nvidia-smi" "$GPUTEL" gpus 2>&1)
+check "a whole default libnvidia-ml.so.1 on LD_LIBRARY_PATH is the one loaded" \
+	grep -q "^backend: nvml (nvml loaded ($T/ld/libnvidia-ml.so.1, " <<<"$out"
 GPUTEL_GPU_BACKEND=cuda expect_usage "an unknown GPUTEL_GPU_BACKEND" "GPUTEL_GPU_BACKEND='cuda' is not a backend" "$GPUTEL" gpus
 
 printf 'gpus 2\nat 0 all utl=5\n' >"$T/bad.scn"

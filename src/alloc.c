@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include <cjson/cJSON.h>
 
 #include "host.h"
+#include "log.h"
 #include "util.h"
 
 #define STATE_VERSION 1
@@ -45,23 +47,51 @@ static bool id_char(char c)
 	       c == '.' || c == '_' || c == ':' || c == '@' || c == '-';
 }
 
-/* s for a message: at most 40 bytes, anything unprintable as '?', so an error stays one line. */
+/* The length of the UTF-8 sequence that byte c starts (1 for ASCII and for a byte that starts none). */
+static size_t utf8_seq_len(unsigned char c)
+{
+	return c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+}
+
+/*
+ * s for a message: at most 40 bytes, anything unprintable or not UTF-8 as
+ * '?', so that an error stays one line of valid UTF-8.
+ */
 static const char *shown(const char *s, char buf[48])
 {
-	size_t i;
+	size_t i = 0, o = 0;
 
-	for (i = 0; s[i] && i < 40; i++)
-		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-	buf[i] = '\0';
+	while (s[i] && o < 40) {
+		unsigned char c = (unsigned char)s[i];
+		size_t len = utf8_seq_len(c);
+
+		if (c >= 0x80 && o + len <= 40 && utf8_valid(s + i, len, NULL)) {
+			memcpy(buf + o, s + i, len);
+			o += len;
+			i += len;
+			continue;
+		}
+		buf[o++] = c < 0x20 || c >= 0x7f ? '?' : (char)c;
+		i++;
+	}
+	buf[o] = '\0';
 	return buf;
 }
 
-static bool has_control(const char *s)
+/*
+ * Refuses text that would break what it is written to: invalid UTF-8 makes
+ * Prometheus drop the whole scrape, control characters split log and
+ * ledger lines.  field names it in the message.
+ */
+static int check_text(const char *field, const char *s, char *err, size_t errlen)
 {
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return true;
-	return false;
+	size_t at = 0;
+	const char *why = text_problem(s, strlen(s), &at);
+
+	if (!why)
+		return 0;
+	return fail(err, errlen, "%s: %s at byte %zu; send UTF-8 text without control characters "
+		    "(\\u0000-\\u001f, \\u007f)", field, why, at + 1);
 }
 
 static bool label_key_ok(const char *k)
@@ -99,7 +129,9 @@ static int parse_gpus(const cJSON *v, struct alloc_request *req, char *err, size
 		} else if (cJSON_IsString(e)) {
 			const char *s = e->valuestring;
 
-			if (!*s || strlen(s) > ALLOC_UUID_MAX || has_control(s))
+			if (check_text("gpus", s, err, errlen) != 0)
+				return -1;
+			if (!*s || strlen(s) > ALLOC_UUID_MAX)
 				return fail(err, errlen, "gpus: \"%s\" is not a GPU index or UUID; "
 					    "give e.g. 0 or \"GPU-…\"", shown(s, tmp));
 			str_copy(slot, s, ALLOC_UUID_MAX + 1);
@@ -126,7 +158,7 @@ static int parse_labels(const cJSON *v, struct alloc_request *req, char *err, si
 		return fail(err, errlen, "labels: must be an object of strings, e.g. {\"job\": \"train-7\"}");
 	ob_put(&o, "{", 1);
 	cJSON_ArrayForEach(e, v) {
-		char tmp[48];
+		char tmp[48], field[ALLOC_LABEL_KEY_MAX + 8];
 
 		if (++n > ALLOC_LABELS_MAX)
 			return fail(err, errlen, "labels: more than %d; keep the ones you query by",
@@ -138,10 +170,12 @@ static int parse_labels(const cJSON *v, struct alloc_request *req, char *err, si
 		for (const cJSON *p = v->child; p != e; p = p->next)
 			if (strcmp(p->string, e->string) == 0)
 				return fail(err, errlen, "labels: key \"%s\" appears twice", e->string);
-		if (!cJSON_IsString(e) || strlen(e->valuestring) > ALLOC_LABEL_VALUE_MAX ||
-		    has_control(e->valuestring))
+		if (!cJSON_IsString(e) || strlen(e->valuestring) > ALLOC_LABEL_VALUE_MAX)
 			return fail(err, errlen, "labels: \"%s\" must be a string of at most %d "
 				    "printable characters", e->string, ALLOC_LABEL_VALUE_MAX);
+		str_fmt(field, sizeof field, "labels.%s", e->string);
+		if (check_text(field, e->valuestring, err, errlen) != 0)
+			return -1;
 		if (n > 1)
 			ob_put(&o, ", ", 2);
 		ob_put_json_str(&o, e->string);
@@ -179,6 +213,8 @@ static int parse_fields(const cJSON *root, struct alloc_request *req, char *err,
 
 			if (!s || len == 0 || len > ALLOC_ID_MAX)
 				return fail(err, errlen, "id: must be a string of 1 to %d characters", ALLOC_ID_MAX);
+			if (check_text("id", s, err, errlen) != 0)
+				return -1;
 			for (const char *c = s; *c; c++)
 				if (!id_char(*c))
 					return fail(err, errlen, "id: '%c' is not allowed; use letters, digits and . _ : @ -",
@@ -186,10 +222,11 @@ static int parse_fields(const cJSON *root, struct alloc_request *req, char *err,
 			str_copy(req->id, s, sizeof req->id);
 			have_id = true;
 		} else if (strcmp(k, "owner") == 0) {
-			if (!cJSON_IsString(v) || strlen(v->valuestring) > ALLOC_OWNER_MAX ||
-			    has_control(v->valuestring))
+			if (!cJSON_IsString(v) || strlen(v->valuestring) > ALLOC_OWNER_MAX)
 				return fail(err, errlen, "owner: must be a string of at most %d printable characters",
 					    ALLOC_OWNER_MAX);
+			if (check_text("owner", v->valuestring, err, errlen) != 0)
+				return -1;
 			str_copy(req->owner, v->valuestring, sizeof req->owner);
 		} else if (strcmp(k, "pid") == 0) {
 			if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > INT32_MAX ||
@@ -225,6 +262,7 @@ int alloc_request_parse(const char *body, size_t len, struct alloc_request *req,
 			size_t errlen)
 {
 	const char *end = NULL;
+	char *text;
 	cJSON *root;
 	int r;
 
@@ -234,12 +272,30 @@ int alloc_request_parse(const char *body, size_t len, struct alloc_request *req,
 		return fail(err, errlen, "the body is empty; send a JSON object, e.g. {\"id\": \"job-1\", \"gpus\": [0]}");
 	if (memchr(body, '\0', len))
 		return fail(err, errlen, "the body holds a NUL byte; send JSON text");
-	root = cJSON_ParseWithLengthOpts(body, len, &end, false);
+	/* A copy, so that a \u0000 can be turned into a character the field checks refuse. */
+	text = malloc(len);
+	if (!text)
+		return fail(err, errlen, "out of memory");
+	memcpy(text, body, len);
+	json_mark_nul_escapes(text, len);
+	root = cJSON_ParseWithLengthOpts(text, len, &end, false);
 	if (!root) {
-		size_t at = end && end >= body && end <= body + len ? (size_t)(end - body) : 0;
+		size_t at = end && end >= text && end <= text + len ? (size_t)(end - text) : 0;
 
+		free(text);
 		return fail(err, errlen, "the body is not valid JSON (near byte %zu)", at);
 	}
+	/* One object and nothing after it but whitespace: a body with more is not what the client meant. */
+	while (end && end < text + len && strchr(" \t\r\n", *end))
+		end++;
+	if (!end || end != text + len) {
+		size_t at = end && end >= text && end <= text + len ? (size_t)(end - text) : 0;
+
+		free(text);
+		cJSON_Delete(root);
+		return fail(err, errlen, "the body goes on after its JSON object (at byte %zu); send one object", at);
+	}
+	free(text);
 	r = parse_fields(root, req, err, errlen);
 	cJSON_Delete(root);
 	if (r != 0)
@@ -462,6 +518,25 @@ static bool zone_sum(const struct host_reading *h, bool package, uint64_t *sum)
 	return any;
 }
 
+/*
+ * The sums below stop at their bounds (alloc.h) instead of overflowing: a
+ * driver or a state file with absurd figures gives an absurd allocation,
+ * never undefined arithmetic.
+ */
+static int64_t energy_add(int64_t acc, int64_t uj)
+{
+	int64_t sum = i64_add_sat(acc, uj);
+
+	return sum > ALLOC_ENERGY_UJ_MAX ? ALLOC_ENERGY_UJ_MAX : sum;
+}
+
+static uint64_t count_add(uint64_t acc, uint64_t n)
+{
+	if (acc >= (uint64_t)ALLOC_COUNT_MAX || n > (uint64_t)ALLOC_COUNT_MAX - acc)
+		return (uint64_t)ALLOC_COUNT_MAX;
+	return acc + n;
+}
+
 /* Adds cur - *mark to *acc when both are known and the counter did not go back. */
 static void counter_step(uint64_t cur, bool cur_ok, uint64_t *mark, bool *have, int64_t *acc, bool *known)
 {
@@ -470,44 +545,63 @@ static void counter_step(uint64_t cur, bool cur_ok, uint64_t *mark, bool *have, 
 		return;
 	}
 	if (*have && cur >= *mark) {
-		*acc += (int64_t)(cur - *mark);
+		uint64_t delta = cur - *mark;
+
+		*acc = energy_add(*acc, delta > (uint64_t)ALLOC_ENERGY_UJ_MAX ? ALLOC_ENERGY_UJ_MAX : (int64_t)delta);
 		*known = true;
 	}
 	*mark = cur;
 	*have = true;
 }
 
+/* One GPU's tick of dt_ns; its energy, or the time it went unmeasured. */
 static void account_gpu(struct alloc *a, struct alloc_gpu *ag, const struct gpu_reading *g, int64_t dt_ns)
 {
 	struct alloc_usage *u = &a->use;
+	bool measured = false;
 
 	if (g->health != GPU_HEALTH_UP) {
 		ag->energy_have = false;
+		u->gpu_unmeasured_ns = i64_add_sat(u->gpu_unmeasured_ns, dt_ns);
 		return;
 	}
-	if (g->st[GPU_F_ENERGY_MJ] == VAL_OK) {
+	if (g->st[GPU_F_ENERGY_MJ] == VAL_OK && g->val[GPU_F_ENERGY_MJ] >= 0) {
 		int64_t e = g->val[GPU_F_ENERGY_MJ];
 
-		/* A counter that went back was reset (driver reload): start over from it. */
-		if (ag->energy_have && e >= ag->energy_mark_mj) {
-			u->gpu_energy_uj += (e - ag->energy_mark_mj) * 1000;
-			ag->energy_uj += (e - ag->energy_mark_mj) * 1000;
+		/*
+		 * A counter that went back was reset (driver reload): start over
+		 * from it.  The step to the first reading after a loss or a reset
+		 * is not known, and counts as unmeasured.
+		 */
+		if (ag->energy_have && e >= ag->energy_mark_mj && ag->energy_mark_mj >= 0) {
+			int64_t uj = i64_mul_sat(e - ag->energy_mark_mj, 1000);
+
+			u->gpu_energy_uj = energy_add(u->gpu_energy_uj, uj);
+			ag->energy_uj = energy_add(ag->energy_uj, uj);
+			measured = true;
 		}
 		ag->energy_mark_mj = e;
 		ag->energy_have = true;
-	} else if (g->st[GPU_F_POWER_MW] == VAL_OK && dt_ns > 0) {
-		/* mW × ns = 1e-12 J; to µJ: / 1e6.  A tick's dt is far below overflow. */
-		int64_t uj = g->val[GPU_F_POWER_MW] * dt_ns / 1000000;
+	} else if (g->st[GPU_F_POWER_MW] == VAL_OK && g->val[GPU_F_POWER_MW] >= 0 && dt_ns > 0) {
+		/* mW × ns = 1e-12 J; to µJ: / 1e6. */
+		int64_t uj = i64_mul_sat(g->val[GPU_F_POWER_MW], dt_ns) / 1000000;
 
-		u->gpu_energy_uj += uj;
-		ag->energy_uj += uj;
-		u->gpu_energy_integrated++;
+		u->gpu_energy_uj = energy_add(u->gpu_energy_uj, uj);
+		ag->energy_uj = energy_add(ag->energy_uj, uj);
+		u->gpu_energy_integrated = count_add(u->gpu_energy_integrated, 1);
+		ag->energy_have = false;
+		measured = true;
+	} else {
 		ag->energy_have = false;
 	}
-	if (g->st[GPU_F_UTIL_GPU_PCT] == VAL_OK) {
-		int pct = (int)g->val[GPU_F_UTIL_GPU_PCT];
+	if (!measured)
+		u->gpu_unmeasured_ns = i64_add_sat(u->gpu_unmeasured_ns, dt_ns);
+	if (g->st[GPU_F_UTIL_GPU_PCT] == VAL_OK && u->util_samples < (uint64_t)ALLOC_COUNT_MAX) {
+		/* A percentage: whatever else a driver says is held to 0..100. */
+		int64_t v = g->val[GPU_F_UTIL_GPU_PCT];
+		int pct = v < 0 ? 0 : v > 100 ? 100 : (int)v;
 
-		u->util_sum_pct += (uint64_t)(pct < 0 ? 0 : pct);
+		u->util_sum_pct += (uint64_t)pct;
 		u->util_samples++;
 		if (pct > u->util_peak_pct)
 			u->util_peak_pct = pct;
@@ -520,7 +614,7 @@ static void account_gpu(struct alloc *a, struct alloc_gpu *ag, const struct gpu_
 		uint64_t x = (uint64_t)g->val[GPU_F_XID_TOTAL];
 
 		if (ag->xid_have && x >= ag->xid_mark)
-			u->xids += x - ag->xid_mark;
+			u->xids = count_add(u->xids, x - ag->xid_mark);
 		ag->xid_mark = x;
 		ag->xid_have = true;
 	}
@@ -543,8 +637,11 @@ void alloc_account(struct alloc_table *t, const struct snapshot *snap)
 			struct alloc_gpu *ag = &a->gpu[k];
 			const struct gpu_reading *g;
 
-			if (ag->pos < 0 || (unsigned int)ag->pos >= snap->n_gpus)
+			if (ag->pos < 0 || (unsigned int)ag->pos >= snap->n_gpus) {
+				/* Gone from the node: its energy cannot be read. */
+				a->use.gpu_unmeasured_ns = i64_add_sat(a->use.gpu_unmeasured_ns, dt);
 				continue;
+			}
 			g = &snap->gpu[ag->pos];
 			account_gpu(a, ag, g, dt);
 			if (g->health == GPU_HEALTH_UP && g->st[GPU_F_CLOCK_EVENT_MASK] == VAL_OK &&
@@ -552,7 +649,7 @@ void alloc_account(struct alloc_table *t, const struct snapshot *snap)
 				throttled = true;
 		}
 		if (throttled)
-			a->use.throttle_ns += dt;
+			a->use.throttle_ns = i64_add_sat(a->use.throttle_ns, dt);
 		counter_step(cpu, cpu_ok, &a->cpu_mark_uj, &a->cpu_mark_have, &a->use.cpu_energy_uj,
 			     &a->use.cpu_energy_known);
 		counter_step(dram, dram_ok, &a->dram_mark_uj, &a->dram_mark_have, &a->use.dram_energy_uj,
@@ -570,10 +667,10 @@ bool alloc_pid_alive(int64_t pid)
 	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
 }
 
-struct alloc *alloc_due(struct alloc_table *t, int64_t now_wall_ns, bool (*pid_alive)(int64_t pid),
-			const char **reason)
+struct alloc *alloc_due(struct alloc_table *t, size_t from, int64_t now_wall_ns,
+			bool (*pid_alive)(int64_t pid), const char **reason)
 {
-	for (size_t i = 0; i < t->n; i++) {
+	for (size_t i = from; i < t->n; i++) {
 		struct alloc *a = &t->a[i];
 
 		if (a->expires_wall_ns && now_wall_ns >= a->expires_wall_ns) {
@@ -677,6 +774,10 @@ void alloc_json(struct outbuf *o, const struct alloc *a)
 	put_energy(o, "gpu_energy_joules", "gpu_energy_wh", u->gpu_energy_uj, gpu_known);
 	put_key(o, "gpu_energy_integrated");
 	ob_puts(o, u->gpu_energy_integrated ? "true" : "false");
+	put_key(o, "gpu_energy_partial");
+	ob_puts(o, u->gpu_unmeasured_ns > 0 ? "true" : "false");
+	put_key(o, "gpu_seconds_unmeasured");
+	ob_put_scaled(o, u->gpu_unmeasured_ns, NS_PER_SEC, 3);
 	put_energy(o, "cpu_energy_joules", "cpu_energy_wh", u->cpu_energy_uj, u->cpu_energy_known);
 	put_energy(o, "dram_energy_joules", "dram_energy_wh", u->dram_energy_uj, u->dram_energy_known);
 	put_key(o, "host_energy_scope");
@@ -771,6 +872,7 @@ static void state_alloc(struct outbuf *o, const struct alloc *a)
 	put_int(o, "temp_peak_mc", u->temp_peak_mc);
 	put_int(o, "throttle_ns", u->throttle_ns);
 	put_int(o, "xids", (int64_t)u->xids);
+	put_int(o, "gpu_unmeasured_ns", u->gpu_unmeasured_ns);
 	put_bool(o, "cpu_mark_have", a->cpu_mark_have);
 	put_int(o, "cpu_mark_uj", (int64_t)a->cpu_mark_uj);
 	put_bool(o, "dram_mark_have", a->dram_mark_have);
@@ -821,8 +923,9 @@ static int fsync_dir_of(const char *path)
 int alloc_save(const struct alloc_table *t, const char *path, char *err, size_t errlen)
 {
 	char tmp[4096];
-	size_t cap = 64;
+	size_t cap = 256;   /* the header, the ledger mark and the list's brackets */
 	struct outbuf o;
+	bool created = false;
 	int fd, r;
 
 	for (size_t i = 0; i < t->n; i++)
@@ -833,7 +936,17 @@ int alloc_save(const struct alloc_table *t, const char *path, char *err, size_t 
 		fail(err, errlen, "saving allocations: out of memory");
 		return -ENOMEM;
 	}
-	ob_puts(&o, "{\"version\": 1, \"allocations\": [");
+	ob_puts(&o, "{\"version\": 1");
+	if (t->ledger.have) {
+		ob_puts(&o, ", \"ledger\": {\"dev\": ");
+		ob_put(&o, "\"", 1);
+		ob_put_u64(&o, t->ledger.dev);
+		ob_puts(&o, "\"");
+		put_int(&o, "ino", (int64_t)t->ledger.ino);
+		put_int(&o, "size", t->ledger.size);
+		ob_puts(&o, "}");
+	}
+	ob_puts(&o, ", \"allocations\": [");
 	for (size_t i = 0; i < t->n; i++) {
 		ob_puts(&o, i ? ",\n  " : "\n  ");
 		state_alloc(&o, &t->a[i]);
@@ -844,11 +957,23 @@ int alloc_save(const struct alloc_table *t, const char *path, char *err, size_t 
 		fail(err, errlen, "saving allocations to %s: the path or the state is too long", path);
 		return -ENAMETOOLONG;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	/*
+	 * The temporary file is made afresh, never opened through whatever is
+	 * there: a link planted at PATH.tmp would have the state written
+	 * wherever it points.  unlink() removes a stale one (a crash mid-save)
+	 * or a link without following it; O_EXCL|O_NOFOLLOW then refuse
+	 * anything planted between the two calls.
+	 */
+	if (unlink(tmp) != 0 && errno != ENOENT) {
+		r = -errno;
+		goto out;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
 	if (fd < 0) {
 		r = -errno;
 		goto out;
 	}
+	created = true;
 	r = write_all(fd, o.p, o.len);
 	if (r == 0 && fsync(fd) != 0)
 		r = -errno;
@@ -856,25 +981,39 @@ int alloc_save(const struct alloc_table *t, const char *path, char *err, size_t 
 		r = -errno;
 	if (r == 0 && rename(tmp, path) != 0)
 		r = -errno;
-	if (r == 0)
+	if (r == 0) {
+		created = false;
 		r = fsync_dir_of(path);
+	}
 out:
 	free(o.p);
-	if (r != 0) {
-		unlink(tmp);
+	if (r != 0 && !created && access(tmp, F_OK) == 0) {
+		fail(err, errlen, "cannot save allocations: cannot replace %s: %s; remove it, and check "
+		     "that the state directory is writable", tmp, strerror(-r));
+	} else if (r != 0) {
+		/* Only a file this call made: what it could not replace is not its to remove. */
+		if (created)
+			unlink(tmp);
 		fail(err, errlen, "cannot save allocations to %s: %s; check that the state directory "
 		     "exists, is writable and has space", path, strerror(-r));
 	}
 	return r;
 }
 
-/* A decimal-string integer field, or the fallback when absent. */
-static int get_int(const cJSON *obj, const char *k, int64_t *out)
+/*
+ * A decimal-string integer field within [lo, hi].  Returns 0, or -1 with
+ * why naming the field and what is wrong with it.
+ */
+static int get_int(const cJSON *obj, const char *k, int64_t lo, int64_t hi, int64_t *out, char *why,
+		   size_t whylen)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, k);
 
 	if (!cJSON_IsString(v) || parse_int64(v->valuestring, out) != 0)
-		return -1;
+		return fail(why, whylen, "%s is missing or not a whole number", k);
+	if (*out < lo || *out > hi)
+		return fail(why, whylen, "%s %" PRId64 " is out of range [%" PRId64 ", %" PRId64 "]", k, *out,
+			    lo, hi);
 	return 0;
 }
 
@@ -883,69 +1022,164 @@ static bool get_bool(const cJSON *obj, const char *k)
 	return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(obj, k));
 }
 
-static int load_alloc(struct alloc *a, const cJSON *e, const struct snapshot *snap)
+/* A string field of 1..max bytes (0..max when may_be_empty) that check_text() accepts. */
+static int get_text(const cJSON *obj, const char *k, size_t max, bool may_be_empty, const char **out,
+		    char *why, size_t whylen)
 {
-	const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
-	const cJSON *owner = cJSON_GetObjectItemCaseSensitive(e, "owner");
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, k);
+	size_t len;
+
+	if (!cJSON_IsString(v))
+		return fail(why, whylen, "%s is missing or not a string", k);
+	len = strlen(v->valuestring);
+	if ((!may_be_empty && len == 0) || len > max)
+		return fail(why, whylen, "%s is not %s%zu bytes long", k, may_be_empty ? "0 to " : "1 to ", max);
+	if (check_text(k, v->valuestring, why, whylen) != 0)
+		return -1;
+	*out = v->valuestring;
+	return 0;
+}
+
+/* The labels as a begin would have accepted them (parse_labels). */
+static int check_labels(const cJSON *labels, char *why, size_t whylen)
+{
+	const cJSON *e;
+	unsigned int n = 0;
+
+	if (!cJSON_IsObject(labels))
+		return fail(why, whylen, "labels is missing or not an object");
+	cJSON_ArrayForEach(e, labels) {
+		char tmp[48], field[ALLOC_LABEL_KEY_MAX + 8];
+
+		if (++n > ALLOC_LABELS_MAX)
+			return fail(why, whylen, "labels has more than %d entries", ALLOC_LABELS_MAX);
+		if (strlen(e->string) > ALLOC_LABEL_KEY_MAX || !label_key_ok(e->string))
+			return fail(why, whylen, "labels: key \"%s\" is not a name", shown(e->string, tmp));
+		for (const cJSON *p = labels->child; p != e; p = p->next)
+			if (strcmp(p->string, e->string) == 0)
+				return fail(why, whylen, "labels: key \"%s\" appears twice", e->string);
+		if (!cJSON_IsString(e) || strlen(e->valuestring) > ALLOC_LABEL_VALUE_MAX)
+			return fail(why, whylen, "labels.%s is not a string of at most %d bytes", e->string,
+				    ALLOC_LABEL_VALUE_MAX);
+		str_fmt(field, sizeof field, "labels.%s", e->string);
+		if (check_text(field, e->valuestring, why, whylen) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int load_gpu(struct alloc_gpu *ag, const cJSON *g, const struct snapshot *snap, char *why,
+		    size_t whylen)
+{
+	const char *uuid;
+	int64_t idx, mark, xid;
+
+	if (!cJSON_IsObject(g))
+		return fail(why, whylen, "a gpus entry is not an object");
+	if (get_text(g, "uuid", ALLOC_UUID_MAX, false, &uuid, why, whylen) ||
+	    get_int(g, "index", 0, UINT32_MAX, &idx, why, whylen) ||
+	    get_int(g, "energy_mark_mj", 0, INT64_MAX, &mark, why, whylen) ||
+	    /* A uint64 counter, written as its int64 bit pattern. */
+	    get_int(g, "xid_mark", INT64_MIN, INT64_MAX, &xid, why, whylen) ||
+	    get_int(g, "energy_uj", 0, ALLOC_ENERGY_UJ_MAX, &ag->energy_uj, why, whylen))
+		return -1;
+	str_copy(ag->uuid, uuid, sizeof ag->uuid);
+	ag->index = (unsigned int)idx;
+	ag->pos = -1;
+	for (unsigned int p = 0; snap && p < snap->n_gpus; p++)
+		if (strcasecmp(snap->gpu[p].id.uuid, ag->uuid) == 0) {
+			ag->pos = (int)p;
+			ag->index = snap->gpu[p].id.index;
+		}
+	ag->energy_have = get_bool(g, "energy_have");
+	ag->energy_mark_mj = mark;
+	ag->xid_have = get_bool(g, "xid_have");
+	ag->xid_mark = (uint64_t)xid;
+	return 0;
+}
+
+/*
+ * One saved allocation, held to what a begin and the accounting could have
+ * made of it: the same string checks, and bounds that keep every sum it
+ * goes on to from overflowing.  Returns 0, or -1 with why set.
+ */
+static int load_alloc(struct alloc *a, const cJSON *e, const struct snapshot *snap, char *why,
+		      size_t whylen)
+{
 	const cJSON *labels = cJSON_GetObjectItemCaseSensitive(e, "labels");
 	const cJSON *gpus = cJSON_GetObjectItemCaseSensitive(e, "gpus");
+	const cJSON *unmeasured = cJSON_GetObjectItemCaseSensitive(e, "gpu_unmeasured_ns");
 	struct alloc_usage *u = &a->use;
-	int64_t v[16];
+	const int64_t ttl_max = ALLOC_TTL_MAX_S * NS_PER_SEC;
+	const char *id, *owner;
+	int64_t v[8];
 	int n, i = 0;
 	const cJSON *g;
 
-	if (!cJSON_IsString(id) || !*id->valuestring || strlen(id->valuestring) > ALLOC_ID_MAX ||
-	    !cJSON_IsString(owner) || !cJSON_IsObject(labels) || !cJSON_IsArray(gpus))
+	if (!cJSON_IsObject(e))
+		return fail(why, whylen, "it is not an object");
+	if (get_text(e, "id", ALLOC_ID_MAX, false, &id, why, whylen) != 0)
 		return -1;
+	for (const char *c = id; *c; c++)
+		if (!id_char(*c))
+			return fail(why, whylen, "id holds '%c', which a begin does not allow",
+				    isprint((unsigned char)*c) ? *c : '?');
+	if (get_text(e, "owner", ALLOC_OWNER_MAX, true, &owner, why, whylen) != 0 ||
+	    check_labels(labels, why, whylen) != 0)
+		return -1;
+	if (!cJSON_IsArray(gpus))
+		return fail(why, whylen, "gpus is missing or not a list");
 	n = cJSON_GetArraySize(gpus);
 	if (n < 0 || n > GPUTEL_MAX_GPUS)
-		return -1;
-	str_copy(a->id, id->valuestring, sizeof a->id);
-	str_copy(a->owner, owner->valuestring, sizeof a->owner);
+		return fail(why, whylen, "gpus has more than %d entries", GPUTEL_MAX_GPUS);
+	str_copy(a->id, id, sizeof a->id);
+	str_copy(a->owner, owner, sizeof a->owner);
 	if (labels->child) {
 		a->labels_json = cJSON_PrintUnformatted(labels);
 		if (!a->labels_json)
-			return -1;
+			return fail(why, whylen, "out of memory");
 	}
 	a->gpu = n ? calloc((size_t)n, sizeof *a->gpu) : NULL;
 	if (n && !a->gpu)
-		return -1;
+		return fail(why, whylen, "out of memory");
 	cJSON_ArrayForEach(g, gpus) {
-		const cJSON *uuid = cJSON_GetObjectItemCaseSensitive(g, "uuid");
-		struct alloc_gpu *ag = &a->gpu[i];
-		int64_t idx, mark, xid;
-
-		if (!cJSON_IsString(uuid) || get_int(g, "index", &idx) || get_int(g, "energy_mark_mj", &mark) ||
-		    get_int(g, "xid_mark", &xid) || get_int(g, "energy_uj", &ag->energy_uj))
+		if (load_gpu(&a->gpu[i], g, snap, why, whylen) != 0)
 			return -1;
-		str_copy(ag->uuid, uuid->valuestring, sizeof ag->uuid);
-		ag->index = (unsigned int)idx;
-		ag->pos = -1;
-		for (unsigned int p = 0; snap && p < snap->n_gpus; p++)
-			if (strcasecmp(snap->gpu[p].id.uuid, ag->uuid) == 0) {
-				ag->pos = (int)p;
-				ag->index = snap->gpu[p].id.index;
-			}
-		ag->energy_have = get_bool(g, "energy_have");
-		ag->energy_mark_mj = mark;
-		ag->xid_have = get_bool(g, "xid_have");
-		ag->xid_mark = (uint64_t)xid;
+		for (int k = 0; k < i; k++)
+			if (strcasecmp(a->gpu[k].uuid, a->gpu[i].uuid) == 0)
+				return fail(why, whylen, "gpus names %s twice", a->gpu[i].uuid);
 		i++;
+		a->n_gpus = (unsigned int)i;   /* so far: what alloc_release frees is what was filled */
 	}
-	a->n_gpus = (unsigned int)n;
-	if (get_int(e, "pid", &a->pid) || get_int(e, "ttl_ns", &a->ttl_ns) ||
-	    get_int(e, "begun_ns", &a->begun_wall_ns) || get_int(e, "expires_ns", &a->expires_wall_ns) ||
-	    get_int(e, "gpu_energy_uj", &u->gpu_energy_uj) || get_int(e, "gpu_energy_integrated", &v[0]) ||
-	    get_int(e, "cpu_energy_uj", &u->cpu_energy_uj) || get_int(e, "dram_energy_uj", &u->dram_energy_uj) ||
-	    get_int(e, "util_sum_pct", &v[1]) || get_int(e, "util_samples", &v[2]) ||
-	    get_int(e, "util_peak_pct", &v[3]) || get_int(e, "mem_peak_bytes", &u->mem_peak_bytes) ||
-	    get_int(e, "temp_peak_mc", &u->temp_peak_mc) || get_int(e, "throttle_ns", &u->throttle_ns) ||
-	    get_int(e, "xids", &v[4]) || get_int(e, "cpu_mark_uj", &v[5]) || get_int(e, "dram_mark_uj", &v[6]))
+	if (get_int(e, "pid", 0, INT32_MAX, &a->pid, why, whylen) ||
+	    get_int(e, "ttl_ns", 0, ttl_max, &a->ttl_ns, why, whylen) ||
+	    get_int(e, "begun_ns", 1, ALLOC_TIME_MAX_NS, &a->begun_wall_ns, why, whylen) ||
+	    get_int(e, "expires_ns", 0, ALLOC_TIME_MAX_NS + ttl_max, &a->expires_wall_ns, why, whylen) ||
+	    get_int(e, "gpu_energy_uj", 0, ALLOC_ENERGY_UJ_MAX, &u->gpu_energy_uj, why, whylen) ||
+	    get_int(e, "gpu_energy_integrated", 0, ALLOC_COUNT_MAX, &v[0], why, whylen) ||
+	    get_int(e, "cpu_energy_uj", 0, ALLOC_ENERGY_UJ_MAX, &u->cpu_energy_uj, why, whylen) ||
+	    get_int(e, "dram_energy_uj", 0, ALLOC_ENERGY_UJ_MAX, &u->dram_energy_uj, why, whylen) ||
+	    get_int(e, "util_samples", 0, ALLOC_COUNT_MAX, &v[2], why, whylen) ||
+	    /* Older agents kept a driver's reading above 100 as it was: held to 100 below. */
+	    get_int(e, "util_sum_pct", 0, INT64_MAX, &v[1], why, whylen) ||
+	    get_int(e, "util_peak_pct", -1, INT32_MAX, &v[3], why, whylen) ||
+	    get_int(e, "mem_peak_bytes", -1, INT64_MAX, &u->mem_peak_bytes, why, whylen) ||
+	    /* Only shown (INT64_MIN: none seen), never summed: any value will do. */
+	    get_int(e, "temp_peak_mc", INT64_MIN, INT64_MAX, &u->temp_peak_mc, why, whylen) ||
+	    get_int(e, "throttle_ns", 0, INT64_MAX, &u->throttle_ns, why, whylen) ||
+	    get_int(e, "xids", 0, ALLOC_COUNT_MAX, &v[4], why, whylen) ||
+	    /* uint64 counters, written as their int64 bit patterns. */
+	    get_int(e, "cpu_mark_uj", INT64_MIN, INT64_MAX, &v[5], why, whylen) ||
+	    get_int(e, "dram_mark_uj", INT64_MIN, INT64_MAX, &v[6], why, whylen) ||
+	    /* Written since the partial-energy flag came; a file from before has none. */
+	    (unmeasured && get_int(e, "gpu_unmeasured_ns", 0, INT64_MAX, &u->gpu_unmeasured_ns, why, whylen)))
 		return -1;
+	if (a->expires_wall_ns && !a->ttl_ns)
+		return fail(why, whylen, "expires_ns is set but ttl_ns is 0");
 	u->gpu_energy_integrated = (uint64_t)v[0];
-	u->util_sum_pct = (uint64_t)v[1];
+	u->util_sum_pct = v[1] > 100 * v[2] ? (uint64_t)(100 * v[2]) : (uint64_t)v[1];
 	u->util_samples = (uint64_t)v[2];
-	u->util_peak_pct = (int)v[3];
+	u->util_peak_pct = v[3] > 100 ? 100 : (int)v[3];
 	u->xids = (uint64_t)v[4];
 	u->cpu_energy_known = get_bool(e, "cpu_energy_known");
 	u->dram_energy_known = get_bool(e, "dram_energy_known");
@@ -958,13 +1192,44 @@ static int load_alloc(struct alloc *a, const cJSON *e, const struct snapshot *sn
 	return 0;
 }
 
+/* A mark that does not parse is as none: the whole ledger is read, which is slower but safe. */
+static void load_ledger_mark(struct alloc_table *t, const cJSON *m)
+{
+	const cJSON *dev = cJSON_GetObjectItemCaseSensitive(m, "dev");
+	int64_t ino, size;
+	char why[128];
+	char *end;
+	unsigned long long d;
+
+	memset(&t->ledger, 0, sizeof t->ledger);
+	if (!cJSON_IsObject(m) || !cJSON_IsString(dev) || get_int(m, "ino", INT64_MIN, INT64_MAX, &ino, why, sizeof why) ||
+	    get_int(m, "size", 0, INT64_MAX, &size, why, sizeof why))
+		return;
+	errno = 0;
+	d = strtoull(dev->valuestring, &end, 10);
+	if (errno || end == dev->valuestring || *end || dev->valuestring[0] == '-')
+		return;
+	t->ledger = (struct alloc_ledger_mark){ true, d, (uint64_t)ino, size };
+}
+
+/* Logs one entry of the state file that is not restored, and why. */
+static void report_damaged(const char *path, int pos, const cJSON *e, const char *why)
+{
+	const cJSON *id = cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, "id") : NULL;
+	char tmp[48];
+
+	log_error("alloc: %s: allocation %d%s%s%s is damaged and not restored: %s", path, pos,
+		  cJSON_IsString(id) ? " (\"" : "", cJSON_IsString(id) ? shown(id->valuestring, tmp) : "",
+		  cJSON_IsString(id) ? "\")" : "", why);
+}
+
 int alloc_load(struct alloc_table *t, const char *path, const struct snapshot *snap, char *err,
 	       size_t errlen)
 {
 	struct stat st;
 	cJSON *root = NULL, *list, *e;
 	char *text = NULL;
-	int fd, r = 0;
+	int fd, r = 0, pos = 0, damaged = 0;
 	ssize_t got;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -975,7 +1240,8 @@ int alloc_load(struct alloc_table *t, const char *path, const struct snapshot *s
 		fail(err, errlen, "cannot read %s: %s", path, strerror(errno));
 		return r;
 	}
-	if (fstat(fd, &st) != 0 || st.st_size < 0 || (uint64_t)st.st_size > STATE_MAX_BYTES) {
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 0 ||
+	    (uint64_t)st.st_size > STATE_MAX_BYTES) {
 		close(fd);
 		fail(err, errlen, "%s is not a state file of at most %u MiB; move it aside", path,
 		     STATE_MAX_BYTES >> 20);
@@ -995,6 +1261,8 @@ int alloc_load(struct alloc_table *t, const char *path, const struct snapshot *s
 		return -EIO;
 	}
 	text[got] = '\0';
+	/* A \u0000 would cut a string short unseen: made a control character, which the checks refuse. */
+	json_mark_nul_escapes(text, (size_t)got);
 	root = cJSON_ParseWithLength(text, (size_t)got);
 	free(text);
 	list = root ? cJSON_GetObjectItemCaseSensitive(root, "allocations") : NULL;
@@ -1003,26 +1271,42 @@ int alloc_load(struct alloc_table *t, const char *path, const struct snapshot *s
 		r = -EINVAL;
 		goto out;
 	}
+	load_ledger_mark(t, cJSON_GetObjectItemCaseSensitive(root, "ledger"));
+	/* One damaged entry costs that entry only: the others are restored. */
 	cJSON_ArrayForEach(e, list) {
-		struct alloc *a = table_slot(t);
+		char why[256];
+		struct alloc *a;
 
+		pos++;
+		if (t->n >= ALLOC_LIVE_MAX) {
+			str_fmt(why, sizeof why, "the node holds at most %d allocations", ALLOC_LIVE_MAX);
+			report_damaged(path, pos, e, why);
+			damaged++;
+			continue;
+		}
+		a = table_slot(t);
 		if (!a) {
-			fail(err, errlen, "%s holds more allocations than fit; move it aside", path);
-			r = -ENOSPC;
+			fail(err, errlen, "reading %s: out of memory", path);
+			r = -ENOMEM;
 			break;
 		}
 		usage_init(&a->use);
-		if (load_alloc(a, e, snap) != 0 || alloc_find(t, a->id)) {
+		if (load_alloc(a, e, snap, why, sizeof why) != 0 ||
+		    (alloc_find(t, a->id) && str_fmt(why, sizeof why, "its id is taken by an earlier entry") >= 0)) {
+			report_damaged(path, pos, e, why);
 			alloc_release(a);
-			fail(err, errlen, "%s: allocation %d is damaged; move the file aside", path,
-			     (int)t->n + 1);
-			r = -EINVAL;
-			break;
+			damaged++;
+			continue;
 		}
 		t->n++;
 	}
-	if (r != 0)
+	if (r != 0) {
 		alloc_table_release(t);
+	} else if (damaged) {
+		fail(err, errlen, "%s: %d of %d allocations are damaged and were not restored", path,
+		     damaged, pos);
+		r = damaged;
+	}
 out:
 	cJSON_Delete(root);
 	return r;

@@ -35,6 +35,15 @@
 #define ALLOC_TTL_MAX_S (366LL * 86400)
 #define ALLOC_UUID_MAX 95
 
+/*
+ * Bounds a loaded state file is held to, and where the accounting stops
+ * adding (saturates) rather than overflow: 10^18 µJ is 10^12 J, a
+ * megawatt for 30 years; 10^15 samples or Xids is more than a node sees.
+ */
+#define ALLOC_ENERGY_UJ_MAX 1000000000000000000LL
+#define ALLOC_COUNT_MAX 1000000000000000LL
+#define ALLOC_TIME_MAX_NS (4102444800LL * 1000000000LL)   /* 2100-01-01 */
+
 /* Clock-event reasons that count as throttling (not idle, not settings). */
 #define ALLOC_THROTTLE_MASK 0xecULL
 
@@ -85,6 +94,12 @@ struct alloc_usage {
 	int64_t temp_peak_mc;           /* INT64_MIN: none seen */
 	int64_t throttle_ns;            /* time any of its GPUs was throttled */
 	uint64_t xids;
+	/*
+	 * GPU-time whose energy is not in gpu_energy_uj, summed over its GPUs:
+	 * the GPU was lost or gone, or had neither an energy counter nor a
+	 * power reading.  Above 0, the energy figure is partial.
+	 */
+	int64_t gpu_unmeasured_ns;
 };
 
 struct alloc {
@@ -117,10 +132,24 @@ int alloc_resolve_gpus(struct alloc *a, const struct alloc_request *req,
 /* Frees what an allocation owns (its GPUs and labels). */
 void alloc_release(struct alloc *a);
 
+/*
+ * Where the ledger (alloc_api.h) stood when the table was saved.  Every
+ * allocation in a saved table was still live then, so a ledger line for
+ * one of them can only come after this point: after a restart, the agent
+ * reads the ledger from here to find allocations that were ended but whose
+ * state save failed or was cut short, and does not restore them.
+ */
+struct alloc_ledger_mark {
+	bool have;                      /* false: no ledger then, or a file from before the mark */
+	uint64_t dev, ino;              /* which file: a rotated ledger is another */
+	int64_t size;                   /* its length, at a line boundary */
+};
+
 struct alloc_table {
 	struct alloc *a;                /* n live, in begin order */
 	size_t n, cap;
 	uint64_t changes;               /* bumped by every change worth saving */
+	struct alloc_ledger_mark ledger;  /* saved with the table, loaded back */
 };
 
 void alloc_table_init(struct alloc_table *t);
@@ -151,12 +180,13 @@ int alloc_end(struct alloc_table *t, const char *id, int64_t now_wall_ns, const 
 void alloc_account(struct alloc_table *t, const struct snapshot *snap);
 
 /*
- * The first allocation due to be reaped (owner pid gone, or TTL lapsed at
- * now), with *reason set; NULL when none.  pid_alive may be NULL in tests
- * that reap by TTL only.
+ * The first allocation at or after position from (0: the first) that is
+ * due to be reaped (owner pid gone, or TTL lapsed at now), with *reason
+ * set; NULL when none.  pid_alive may be NULL in tests that reap by TTL
+ * only.
  */
-struct alloc *alloc_due(struct alloc_table *t, int64_t now_wall_ns, bool (*pid_alive)(int64_t pid),
-			const char **reason);
+struct alloc *alloc_due(struct alloc_table *t, size_t from, int64_t now_wall_ns,
+			bool (*pid_alive)(int64_t pid), const char **reason);
 
 /* kill(pid, 0) says the process exists (EPERM counts as alive). */
 bool alloc_pid_alive(int64_t pid);
@@ -175,9 +205,12 @@ int alloc_save(const struct alloc_table *t, const char *path, char *err, size_t 
 
 /*
  * Loads a saved table into an empty one, placing each GPU by UUID on the
- * node that snap shows (a GPU that is gone is kept, with pos -1).  Returns
- * 0, -ENOENT when there is no file (a first start), or -EINVAL/-errno with
- * err set; a file that does not parse leaves the table empty.
+ * node that snap shows (a GPU that is gone is kept, with pos -1).  Every
+ * entry is held to what a begin accepts and to bounds on its figures
+ * (alloc.h).  Returns 0; the number of damaged entries (> 0), each logged
+ * with what is wrong, with the good ones loaded and err set; -ENOENT when
+ * there is no file (a first start); or -EINVAL/-errno with err set, the
+ * table left empty, for a file that does not parse at all.
  */
 int alloc_load(struct alloc_table *t, const char *path, const struct snapshot *snap, char *err,
 	       size_t errlen);

@@ -3,8 +3,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,7 +28,7 @@ static int64_t wall_now_ns(void)
 /* An upper bound on alloc_json()'s length for a. */
 static size_t json_size(const struct alloc *a)
 {
-	return 1536 + (a->labels_json ? strlen(a->labels_json) : 2) + (size_t)a->n_gpus * 140 +
+	return 1664 + (a->labels_json ? strlen(a->labels_json) : 2) + (size_t)a->n_gpus * 140 +
 	       6 * (strlen(a->id) + strlen(a->owner));
 }
 
@@ -99,24 +101,161 @@ static void alloc_event(struct alloc_api *api, const char *name, const struct al
 	free(o.p);
 }
 
-/* One line per ended allocation; opened per line, so a rotated ledger needs no signal. */
-static void ledger_append(struct alloc_api *api, const struct alloc *a)
+/*
+ * One line per ended allocation, written whole and made durable, or not at
+ * all: a write or sync that fails is cut back off, so that the ledger never
+ * holds half a line and the caller can say that nothing happened.  Opened
+ * per line, so a rotated ledger needs no signal; never through a planted
+ * link.  Returns 0, or -1 with err set.
+ */
+static int ledger_append(struct alloc_api *api, const struct alloc *a, char *err, size_t errlen)
 {
-	size_t cap = json_size(a) + 2;
+	size_t cap = json_size(a) + 2, done = 0;
 	struct outbuf o = { malloc(cap), 0, cap, false };
-	int fd;
+	struct stat st;
+	int fd, e = 0;
 
-	if (!o.p)
-		return;
+	if (!o.p) {
+		str_fmt(err, errlen, "cannot end allocation %s: out of memory; it is still live", a->id);
+		return -1;
+	}
 	alloc_json(&o, a);
 	ob_put(&o, "\n", 1);
-	fd = open(api->ledger_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-	if (fd < 0 || o.full || write(fd, o.p, o.len) != (ssize_t)o.len)
-		log_warn("alloc: cannot append allocation %s to %s: %s", a->id, api->ledger_path,
-			 fd < 0 ? strerror(errno) : "short write");
+	fd = open(api->ledger_path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		e = errno;
+	} else if (o.full) {
+		e = ENOMEM;
+	} else {
+		while (done < o.len && e == 0) {
+			ssize_t w = write(fd, o.p + done, o.len - done);
+
+			if (w > 0)
+				done += (size_t)w;
+			else if (w < 0 && errno != EINTR)
+				e = errno;
+			else if (w == 0)
+				e = ENOSPC;
+		}
+		if (e == 0 && fdatasync(fd) != 0)
+			e = errno;
+		if (e != 0 && ftruncate(fd, st.st_size) != 0)
+			log_error("alloc: cannot cut a failed line back off %s: %s; its last line may be "
+				  "incomplete", api->ledger_path, strerror(errno));
+	}
 	if (fd >= 0)
 		close(fd);
 	free(o.p);
+	if (e == 0)
+		return 0;
+	str_fmt(err, errlen, "cannot write the end of allocation %s to the ledger %s: %s; it is still "
+		"live: check that the log directory is writable and has space, then end it again",
+		a->id, api->ledger_path, strerror(e));
+	return -1;
+}
+
+/* Where the ledger stands now; have is false when there is none. */
+static struct alloc_ledger_mark ledger_mark_of(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		return (struct alloc_ledger_mark){ false, 0, 0, 0 };
+	return (struct alloc_ledger_mark){ true, (uint64_t)st.st_dev, (uint64_t)st.st_ino, (int64_t)st.st_size };
+}
+
+/*
+ * Flags (ended[i]) the table's allocations that have a line in the ledger
+ * file at path, from byte from on.  A line is theirs when it carries their
+ * id and their begin time: a reused id is another allocation.  Lines are
+ * matched as alloc_json() writes them, without a JSON parse: the ledger
+ * can be long.
+ */
+static void ledger_scan(struct alloc_api *api, const char *path, int64_t from, bool *ended)
+{
+	static const char id_key[] = "{\"id\": \"", begun_key[] = "\"begun\": \"";
+	FILE *f = fopen(path, "re");
+	char *line = NULL;
+	size_t cap = 0;
+
+	if (!f)
+		return;
+	if (from > 0 && fseeko(f, (off_t)from, SEEK_SET) != 0) {
+		fclose(f);
+		return;
+	}
+	while (getline(&line, &cap, f) > 0) {
+		char *id = line + sizeof id_key - 1, *q, *begun, want[32];
+		struct timespec ts;
+		struct alloc *a;
+		size_t n;
+
+		if (strncmp(line, id_key, sizeof id_key - 1) != 0 || !(q = strchr(id, '"')))
+			continue;
+		*q = '\0';
+		a = alloc_find(&api->table, id);
+		if (!a || !(begun = strstr(q + 1, begun_key)))
+			continue;
+		begun += sizeof begun_key - 1;
+		ts = (struct timespec){ (time_t)(a->begun_wall_ns / NS_PER_SEC), (long)(a->begun_wall_ns % NS_PER_SEC) };
+		fmt_iso8601_ms(want, &ts);
+		n = strlen(want);
+		if (strncmp(begun, want, n) == 0 && begun[n] == '"')
+			ended[a - api->table.a] = true;
+	}
+	free(line);
+	fclose(f);
+}
+
+/*
+ * Drops the restored allocations that were ended already.  An end writes
+ * its ledger line first and the state file after (finish()), so an end
+ * whose save failed, or a kill -9 between the two, leaves an allocation in
+ * the state file that the ledger says is over: restoring it would end it,
+ * and write it to the ledger, a second time.  Only the ledger after the
+ * saved mark (alloc.h) can hold such a line.  The ledger is the record
+ * rather than a list of ended ids kept in the state file, because the
+ * state file is exactly what could not be written.
+ */
+static void ledger_reconcile(struct alloc_api *api)
+{
+	struct alloc_ledger_mark saved = api->table.ledger, now = ledger_mark_of(api->ledger_path);
+	size_t n = api->table.n;
+	bool *ended;
+
+	if (n == 0)
+		return;
+	ended = calloc(n, sizeof *ended);
+	if (!ended) {
+		log_error("alloc: out of memory reading the ledger %s; allocations ended just before the "
+			  "restart may be ended again", api->ledger_path);
+		return;
+	}
+	if (saved.have && now.have && saved.dev == now.dev && saved.ino == now.ino) {
+		ledger_scan(api, api->ledger_path, now.size >= saved.size ? saved.size : 0, ended);
+	} else {
+		/* Rotated since (logrotate renames it to .1): the lines after the mark are there. */
+		char rotated[ALLOC_API_PATH_MAX + 4];
+		struct alloc_ledger_mark old;
+
+		if (saved.have && str_fmt(rotated, sizeof rotated, "%s.1", api->ledger_path) == 0 &&
+		    (old = ledger_mark_of(rotated)).have && old.dev == saved.dev && old.ino == saved.ino)
+			ledger_scan(api, rotated, old.size >= saved.size ? saved.size : 0, ended);
+		ledger_scan(api, api->ledger_path, 0, ended);
+	}
+	for (size_t i = n; i-- > 0;) {
+		struct alloc gone;
+		char id[ALLOC_ID_MAX + 1];
+
+		if (!ended[i])
+			continue;
+		str_copy(id, api->table.a[i].id, sizeof id);
+		if (alloc_end(&api->table, id, 0, "", &gone) == 0)
+			alloc_release(&gone);
+		log_info("alloc: %s was ended before the restart (it is in the ledger %s): not restored",
+			 id, api->ledger_path);
+	}
+	free(ended);
 }
 
 static void batch_drop(struct alloc_api *api, const char *id)
@@ -159,19 +298,40 @@ static const struct snapshot *measure_on(struct alloc_api *api, struct control_r
 	return r->resumed && api->fresh ? api->fresh : api->snap;
 }
 
-/* Ends a and logs, records and announces it. */
-static void finish(struct alloc_api *api, const char *id, int64_t now, const char *reason,
-		   const char *event, struct alloc *done)
+/*
+ * Ends allocation id: records it in the ledger, then removes it, announces
+ * and logs it.  The ledger line is the end's record: once it is written the
+ * end has happened, whether or not the state file can then be saved (a
+ * restart finds the line: ledger_reconcile).  Returns 0 with *done filled
+ * (the caller releases it), or -1 with err set when the line could not be
+ * written: then nothing happened, and the allocation is still live.
+ */
+static int finish(struct alloc_api *api, const char *id, int64_t now, const char *reason,
+		  const char *event, struct alloc *done, char *err, size_t errlen)
 {
-	if (alloc_end(&api->table, id, now, reason, done) != 0)
-		return;
+	struct alloc *a = alloc_find(&api->table, id);
+	struct alloc summary;
+
+	if (!a) {
+		str_fmt(err, errlen, "no allocation \"%s\"", id);
+		return -1;
+	}
+	summary = *a;           /* the summary as it will be: shares a's GPUs and labels */
+	summary.ended_wall_ns = now;
+	summary.end_reason = reason;
+	if (ledger_append(api, &summary, err, errlen) != 0)
+		return -1;
+	alloc_end(&api->table, id, now, reason, done);
 	batch_drop(api, id);
-	ledger_append(api, done);
 	alloc_event(api, event, done);
 	log_info("alloc: %s ended (%s) after %.1fs: gpu energy %.1f J, cpu package %.1f J, %llu xids",
 		 done->id, reason, (double)(done->ended_wall_ns - done->begun_wall_ns) / NS_PER_SEC,
 		 (double)done->use.gpu_energy_uj / 1e6, (double)done->use.cpu_energy_uj / 1e6,
 		 (unsigned long long)done->use.xids);
+	if (done->use.gpu_unmeasured_ns > 0)
+		log_warn("alloc: %s: gpu energy is partial: %.1f gpu-seconds were not measured (a GPU was "
+			 "lost, gone or unreadable)", done->id, (double)done->use.gpu_unmeasured_ns / NS_PER_SEC);
+	return 0;
 }
 
 static unsigned int begin_error(int rc)
@@ -279,7 +439,7 @@ static void do_end(struct alloc_api *api, const char *id, struct control_reply *
 {
 	const struct snapshot *snap;
 	struct alloc done;
-	char msg[256];
+	char msg[ALLOC_API_PATH_MAX + 256];
 
 	if (!alloc_find(&api->table, id)) {
 		str_fmt(msg, sizeof msg, "no allocation \"%s\"; see GET /v1/allocations", id);
@@ -292,11 +452,20 @@ static void do_end(struct alloc_api *api, const char *id, struct control_reply *
 	/* The last stretch up to this instant counts. */
 	if (snap)
 		alloc_account(&api->table, snap);
-	finish(api, id, snap ? timespec_to_ns(&snap->wall) : wall_now_ns(), "released", "allocation_ended",
-	       &done);
+	if (finish(api, id, snap ? timespec_to_ns(&snap->wall) : wall_now_ns(), "released", "allocation_ended",
+		   &done, msg, sizeof msg) != 0) {
+		log_error("alloc: %s", msg);
+		control_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, msg);
+		return;
+	}
+	/*
+	 * Answered at once, not held for the state save: the ledger line is the
+	 * record, so the end stands even if that save fails (the next tick
+	 * saves the table).  Held, it would share the save's 500 with the
+	 * begins it is committed with.
+	 */
 	reply_alloc(r, MHD_HTTP_OK, &done);
 	alloc_release(&done);
-	r->commit = true;
 }
 
 static void do_list(struct alloc_api *api, struct control_reply *r)
@@ -399,7 +568,11 @@ static void handle(void *ctx, const char *method, const char *path, const char *
 
 static int save(struct alloc_api *api, char *err, size_t errlen)
 {
-	int r = alloc_save(&api->table, api->state_path, err, errlen);
+	int r;
+
+	/* Every allocation in the table is live now: none has a line before this point. */
+	api->table.ledger = ledger_mark_of(api->ledger_path);
+	r = alloc_save(&api->table, api->state_path, err, errlen);
 
 	if (r == 0) {
 		api->saved_changes = api->table.changes;
@@ -459,10 +632,24 @@ int alloc_api_init(struct alloc_api *api, const char *state_dir, const char *log
 	r = alloc_load(&api->table, api->state_path, snap, err, errlen);
 	if (r == -ENOENT)
 		return 0;
-	if (r != 0)
+	if (r < 0)
 		return -1;
 	api->saved_changes = api->table.changes;
 	api->saved_mono_ns = mono_now_ns();
+	ledger_reconcile(api);
+	if (r > 0) {
+		/* Some entries are damaged (each logged): the file is kept for a person, the good ones saved anew. */
+		char aside[ALLOC_API_PATH_MAX + 64], again[512];
+
+		str_fmt(aside, sizeof aside, "%s.damaged-%lld", api->state_path, (long long)time(NULL));
+		if (rename(api->state_path, aside) == 0)
+			log_error("alloc: %s; the file is kept as %s", err, aside);
+		else
+			log_error("alloc: %s; cannot keep the file as %s: %s", err, aside, strerror(errno));
+		api->table.changes++;
+		if (save(api, again, sizeof again) != 0)
+			log_error("alloc: %s", again);
+	}
 	if (api->table.n)
 		log_info("alloc: %zu allocation%s restored from %s", api->table.n,
 			 api->table.n == 1 ? "" : "s", api->state_path);
@@ -482,17 +669,27 @@ void alloc_api_tick(struct alloc_api *api, const struct snapshot *snap)
 	int64_t now = wall_now_ns();
 	const char *why = NULL;
 	struct alloc *a;
-	char err[512];
+	char err[512], msg[ALLOC_API_PATH_MAX + 256];
+	size_t from = 0;
 
 	api->snap = snap;
 	alloc_account(&api->table, snap);
-	while ((a = alloc_due(&api->table, now, alloc_pid_alive, &why)) != NULL) {
+	/* One that cannot be ended now (no ledger line) stays live, and is tried again next tick. */
+	while ((a = alloc_due(&api->table, from, now, alloc_pid_alive, &why)) != NULL) {
 		char id[ALLOC_ID_MAX + 1];
 		struct alloc done;
 
+		from = (size_t)(a - api->table.a);
 		str_copy(id, a->id, sizeof id);
-		finish(api, id, now, why, "allocation_reaped", &done);
-		alloc_release(&done);
+		if (finish(api, id, now, why, "allocation_reaped", &done, msg, sizeof msg) == 0) {
+			alloc_release(&done);
+			api->warned_ledger = false;
+		} else {
+			from++;
+			if (!api->warned_ledger)
+				log_error("alloc: %s", msg);
+			api->warned_ledger = true;
+		}
 	}
 	/* Changes at once; the accounting of live allocations every few seconds. */
 	if (api->table.changes != api->saved_changes ||

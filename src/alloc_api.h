@@ -12,11 +12,15 @@
  * Every error is a 4xx with {"error": "..."} naming the problem; nothing
  * changes.  A begin or an end is measured on a fresh sample, which the
  * request waits for (never longer than the sampler's budget) without
- * holding up the loop.  Begins, renewals and ends are saved to the state
- * file before they are answered; a begin whose save fails is undone and
+ * holding up the loop.  Begins and renewals are saved to the state file
+ * before they are answered; a begin whose save fails is undone and
  * answered 500.
  * An ended allocation (released or reaped) is appended as one line to the
- * ledger (allocations.jsonl in the log directory) and emitted as an event.
+ * ledger (allocations.jsonl in the log directory), made durable, before it
+ * is removed, and emitted as an event.  That line is the end's record: an
+ * end is answered 200 once it is written (the state file follows at the
+ * next save), 500 only when it could not be (the allocation stays live),
+ * and a restart does not restore an allocation the ledger has ended.
  *
  * The agent owns one struct alloc_api and calls alloc_api_tick() on every
  * snapshot.  docs/control-api.md describes the API for its users.
@@ -65,6 +69,7 @@ struct alloc_api {
 	char (*batch)[ALLOC_ID_MAX + 1];
 	size_t batch_n, batch_cap;
 	bool warned_save;
+	bool warned_ledger;             /* a reap could not be written to the ledger (said once) */
 };
 
 /*

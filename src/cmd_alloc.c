@@ -175,6 +175,9 @@ static void print_usage_lines(FILE *f, const cJSON *j)
 				? ", partly from integrated power" : "");
 	else
 		fprintf(f, "  gpu energy      unknown\n");
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "gpu_energy_partial")))
+		fprintf(f, "                  partial: %.1f GPU-seconds not measured (a GPU was lost or unreadable)\n",
+			num(j, "gpu_seconds_unmeasured", &k2));
 	v = num(j, "cpu_energy_joules", &k1);
 	w = num(j, "cpu_energy_wh", &k2);
 	if (k1)
@@ -294,7 +297,10 @@ int cmd_alloc(int argc, char **argv)
 	sub = argv[1];
 	ob_puts(&lo, "{");
 	for (i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "--json")) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			print_usage(stdout);   /* one page covers every subcommand */
+			return 0;
+		} else if (!strcmp(argv[i], "--json")) {
 			json = true;
 		} else if ((r = opt_value(argc, argv, &i, "--socket", &v)) != 0) {
 			if (r < 0)

@@ -249,3 +249,108 @@ void fmt_compact_utc(char out[24], time_t t)
 	gmtime_r(&t, &tm);
 	strftime(out, 24, "%Y%m%dT%H%M%SZ", &tm);
 }
+
+bool utf8_valid(const char *s, size_t n, size_t *bad_at)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	while (i < n) {
+		unsigned char c = p[i];
+		unsigned char lo = 0x80, hi = 0xbf;   /* the second byte's range */
+		size_t len;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			len = 2;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			len = 3;
+			if (c == 0xe0)
+				lo = 0xa0;            /* below: overlong */
+			else if (c == 0xed)
+				hi = 0x9f;            /* above: a surrogate */
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			len = 4;
+			if (c == 0xf0)
+				lo = 0x90;            /* below: overlong */
+			else if (c == 0xf4)
+				hi = 0x8f;            /* above: past U+10FFFF */
+		} else {
+			goto bad;                     /* 0x80..0xc1 (stray or overlong), 0xf5..0xff */
+		}
+		if (n - i < len || p[i + 1] < lo || p[i + 1] > hi)
+			goto bad;
+		for (size_t k = 2; k < len; k++)
+			if ((p[i + k] & 0xc0) != 0x80)
+				goto bad;
+		i += len;
+	}
+	return true;
+bad:
+	if (bad_at)
+		*bad_at = i;
+	return false;
+}
+
+const char *text_problem(const char *s, size_t n, size_t *bad_at)
+{
+	size_t at = 0;
+
+	if (!utf8_valid(s, n, &at)) {
+		if (bad_at)
+			*bad_at = at;
+		return "invalid UTF-8";
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
+			if (bad_at)
+				*bad_at = i;
+			return "control character";
+		}
+	return NULL;
+}
+
+size_t json_mark_nul_escapes(char *text, size_t n)
+{
+	bool in_string = false;
+	size_t found = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!in_string) {
+			in_string = text[i] == '"';
+			continue;
+		}
+		if (text[i] == '"') {
+			in_string = false;
+		} else if (text[i] == '\\' && i + 1 < n) {
+			/* An escape is two characters ("\\" included), \uXXXX six. */
+			if (text[i + 1] == 'u' && n - i >= 6 && memcmp(text + i + 2, "0000", 4) == 0) {
+				text[i + 5] = '1';
+				found++;
+			}
+			i++;
+		}
+	}
+	return found;
+}
+
+int64_t i64_add_sat(int64_t a, int64_t b)
+{
+	int64_t r;
+
+	if (__builtin_add_overflow(a, b, &r))
+		return b > 0 ? INT64_MAX : INT64_MIN;
+	return r;
+}
+
+int64_t i64_mul_sat(int64_t a, int64_t b)
+{
+	int64_t r;
+
+	if (__builtin_mul_overflow(a, b, &r))
+		return (a < 0) != (b < 0) ? INT64_MIN : INT64_MAX;
+	return r;
+}

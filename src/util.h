@@ -5,6 +5,7 @@
 #ifndef GPUTEL_UTIL_H
 #define GPUTEL_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -77,5 +78,36 @@ void fmt_iso8601_ms(char out[32], const struct timespec *ts);
 
 /* Formats ts as 20260102T030405Z (file names). */
 void fmt_compact_utc(char out[24], time_t t);
+
+/*
+ * Whether the n bytes at s are strict UTF-8 (RFC 3629): no overlong form,
+ * no surrogate (U+D800..U+DFFF), nothing above U+10FFFF, no sequence cut
+ * short, no stray continuation byte.  *bad_at (may be NULL) gets the
+ * offset of the first byte that is wrong.
+ */
+bool utf8_valid(const char *s, size_t n, size_t *bad_at);
+
+/*
+ * Text fit for a label, a log line or a JSON string shown to a person:
+ * strict UTF-8 (utf8_valid) with no control character (U+0000..U+001F,
+ * U+007F).  Returns NULL, or what is wrong ("invalid UTF-8", "control
+ * character") with *bad_at set to its byte offset.
+ */
+const char *text_problem(const char *s, size_t n, size_t *bad_at);
+
+/*
+ * Rewrites every \u0000 escape inside the JSON strings of text (n bytes)
+ * as \u0001, in place, and returns how many there were.  A JSON parser
+ * that keeps strings NUL-terminated (cJSON) would cut the string at the
+ * NUL without a word; as U+0001 it stays a control character that the
+ * field's own check refuses, naming the field.
+ */
+size_t json_mark_nul_escapes(char *text, size_t n);
+
+/* a + b, held at INT64_MAX / INT64_MIN instead of overflowing. */
+int64_t i64_add_sat(int64_t a, int64_t b);
+
+/* a * b, held at INT64_MAX / INT64_MIN instead of overflowing. */
+int64_t i64_mul_sat(int64_t a, int64_t b);
 
 #endif

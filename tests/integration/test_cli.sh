@@ -15,6 +15,8 @@ check "gputel help collect prints collect's help" bash -c "[ -s '$T/h1' ] && cmp
 for v in -V --version; do
 	check "gputel $v prints the version" bash -c "'$GPUTEL' $v | grep -qE '^gputel [0-9]+\.[0-9]+\.[0-9]+$'"
 done
+"$GPUTEL" alloc end --help >"$T/h3" 2>&1
+check "gputel alloc end --help prints alloc's help, exit 0 ($?)" bash -c "[ $? -eq 0 ] && grep -q 'gputel alloc end' '$T/h3' && ! grep -q 'unknown option' '$T/h3'"
 "$GPUTEL" --help >"$T/h" 2>&1
 check "gputel --help names help CMD and --version" bash -c "grep -q 'gputel help <command>' '$T/h' && grep -q -- '--version' '$T/h'"
 "$GPUTEL" colect >/dev/null 2>"$T/err"
@@ -121,7 +123,8 @@ check "deps.sh --demo asks for the compiler and curl, not the test peers ($demo_
 	bash -c "grep -qw gcc <<<'$demo_pkgs' && grep -qw curl <<<'$demo_pkgs' && ! grep -qwE 'clang|prometheus|libcmocka-dev|valgrind' <<<'$demo_pkgs'"
 
 # An interrupted demo removes its temporary directory and stops its agent.
-BUILD="$BUILD" DEMO_PORT=$(free_port) "$ROOT/scripts/demo.sh" >"$T/demo.out" 2>&1 &
+: >"$T/demo.out"   # before the job starts: its own redirection may come after the first grep
+BUILD="$BUILD" DEMO_PORT=$(free_port) "$ROOT/scripts/demo.sh" >>"$T/demo.out" 2>&1 &
 DEMO=$!
 for ((i = 0; i < 100; i++)); do grep -q -- '--out-dir /tmp/gputel-demo' "$T/demo.out" && break; sleep 0.1; done
 demo_dir=$(grep -o -- '--out-dir /tmp/gputel-demo\.[A-Za-z0-9]*' "$T/demo.out" | cut -d' ' -f2)

@@ -75,7 +75,8 @@ static void test_request_ok(void **state)
 	assert_string_equal(req.labels_json, "{\"job\": \"train \\\"7\\\"\", \"_k2\": \"\"}");
 	alloc_request_release(&req);
 
-	assert_int_equal(parse("{\"id\": \"x\"}", &req, err), 0);
+	/* Whitespace after the object, as `echo` or a heredoc leaves it, is not trailing garbage. */
+	assert_int_equal(parse("{\"id\": \"x\"}\r\n \t\n", &req, err), 0);
 	assert_true(req.gpus_all);
 	assert_null(req.labels_json);
 	assert_int_equal(req.pid, 0);
@@ -91,6 +92,8 @@ static void test_request_bad(void **state)
 	} cases[] = {
 		{ "", "the body is empty" },
 		{ "{\"id\": \"a\"", "not valid JSON" },
+		{ "{\"id\": \"a\"} x", "goes on after its JSON object (at byte 12)" },
+		{ "{\"id\": \"a\"}{\"id\": \"b\"}", "goes on after its JSON object (at byte 11)" },
 		{ "[1]", "must be a JSON object" },
 		{ "{}", "id: missing" },
 		{ "{\"id\": \"\"}", "id: must be a string" },
@@ -113,7 +116,7 @@ static void test_request_bad(void **state)
 		{ "{\"id\": \"a\", \"ttl_seconds\": 0}", "ttl_seconds: must be" },
 		{ "{\"id\": \"a\", \"ttl_seconds\": 1e12}", "ttl_seconds: must be" },
 		{ "{\"id\": \"a\", \"owner\": 5}", "owner: must be a string" },
-		{ "{\"id\": \"a\", \"owner\": \"x\\ny\"}", "owner: must be a string" },
+		{ "{\"id\": \"a\", \"owner\": \"x\\ny\"}", "owner: control character at byte 2" },
 		{ "{\"id\": \"a\", \"labels\": []}", "labels: must be an object" },
 		{ "{\"id\": \"a\", \"labels\": {\"1x\": \"v\"}}", "labels: key \"1x\" is not a name" },
 		{ "{\"id\": \"a\", \"labels\": {\"k\": 1}}", "labels: \"k\" must be a string" },
@@ -281,13 +284,13 @@ static void test_reaping(void **state)
 	assert_int_equal(parse("{\"id\": \"live\", \"pid\": 1}", &req, err), 0);
 	assert_int_equal(alloc_begin(&t, &req, &snap, 100 * NS_PER_SEC, &a, err, sizeof err), 0);
 
-	assert_null(alloc_due(&t, 104 * NS_PER_SEC, NULL, &why));
-	a = alloc_due(&t, 105 * NS_PER_SEC, NULL, &why);
+	assert_null(alloc_due(&t, 0, 104 * NS_PER_SEC, NULL, &why));
+	a = alloc_due(&t, 0, 105 * NS_PER_SEC, NULL, &why);
 	assert_non_null(a);
 	assert_string_equal(a->id, "ttl");
 	assert_string_equal(why, "ttl expired");
 	assert_int_equal(alloc_renew(&t, "ttl", 0, 105 * NS_PER_SEC), 0);
-	a = alloc_due(&t, 105 * NS_PER_SEC, dead_4242, &why);
+	a = alloc_due(&t, 0, 105 * NS_PER_SEC, dead_4242, &why);
 	assert_non_null(a);
 	assert_string_equal(a->id, "pid");
 	assert_string_equal(why, "owner exited");
@@ -393,19 +396,32 @@ static void test_save_load(void **state)
 	assert_int_equal(a->use.gpu_energy_uj, 12000000);
 	alloc_table_release(&u);
 
-	/* A damaged file leaves the table empty and says so. */
+	/* A damaged entry is not restored, and is counted. */
 	f = fopen(path, "w");
 	assert_non_null(f);
 	fputs("{\"version\": 1, \"allocations\": [{\"id\": \"x\"}]}", f);
 	fclose(f);
-	assert_int_equal(alloc_load(&u, path, &snap, err, sizeof err), -EINVAL);
+	assert_int_equal(alloc_load(&u, path, &snap, err, sizeof err), 1);
 	assert_int_equal(u.n, 0);
-	assert_non_null(strstr(err, "damaged"));
+	assert_non_null(strstr(err, "1 of 1 allocations are damaged"));
 	f = fopen(path, "w");
 	fputs("not json", f);
 	fclose(f);
 	assert_int_equal(alloc_load(&u, path, &snap, err, sizeof err), -EINVAL);
 	assert_non_null(strstr(err, "not a gputel state file"));
+
+	/* An empty table saves, with where the ledger stood, and loads back with it. */
+	{
+		struct alloc_table e;
+
+		alloc_table_init(&e);
+		e.ledger = (struct alloc_ledger_mark){ true, UINT64_MAX, 77, 12345 };
+		assert_int_equal(alloc_save(&e, path, err, sizeof err), 0);
+		assert_int_equal(alloc_load(&u, path, &snap, err, sizeof err), 0);
+		assert_int_equal(u.n, 0);
+		assert_true(u.ledger.have && u.ledger.dev == UINT64_MAX && u.ledger.ino == 77 && u.ledger.size == 12345);
+		alloc_table_release(&u);
+	}
 
 	/* A directory that is gone: an error naming the path and the fix. */
 	snprintf(tmp, sizeof tmp, "%s/nope/allocations.json", dir);
@@ -413,6 +429,369 @@ static void test_save_load(void **state)
 	assert_non_null(strstr(err, "state directory"));
 	alloc_table_release(&t);
 	unlink(path);
+	rmdir(dir);
+}
+
+/* body must be refused (400) with a one-line, valid UTF-8 message holding want. */
+static void refused(const char *body, size_t len, const char *want)
+{
+	struct alloc_request req;
+	char err[512] = "";
+
+	if (alloc_request_parse(body, len, &req, err, sizeof err) != -1 || !strstr(err, want) ||
+	    strchr(err, '\n') || !utf8_valid(err, strlen(err), NULL))
+		fail_msg("body %s: got '%s', want '%s'", body, err, want);
+}
+
+/*
+ * Issue 11, item 1: invalid UTF-8 and control characters in any string of
+ * a begin are refused naming the field, and so is a \u0000 (which cJSON
+ * would have cut the string at).
+ */
+static void test_request_text(void **state)
+{
+	static const struct {
+		const char *body, *want;
+	} cases[] = {
+		{ "{\"id\": \"evil\", \"gpus\": [1], \"owner\": \"x\xff\"}", "owner: invalid UTF-8 at byte 2" },
+		{ "{\"id\": \"a\", \"owner\": \"\xc0\x80\"}", "owner: invalid UTF-8 at byte 1" },       /* overlong */
+		{ "{\"id\": \"a\", \"owner\": \"\xed\xa0\x80\"}", "owner: invalid UTF-8" },             /* surrogate */
+		{ "{\"id\": \"a\", \"owner\": \"\xf4\x90\x80\x80\"}", "owner: invalid UTF-8" },         /* > U+10FFFF */
+		{ "{\"id\": \"a\", \"owner\": \"ab\xe2\x82\"}", "owner: invalid UTF-8 at byte 3" },      /* cut short */
+		{ "{\"id\": \"a\", \"owner\": \"a\x7f\"}", "owner: control character at byte 2" },
+		{ "{\"id\": \"a\", \"owner\": \"a\\u007f\"}", "owner: control character at byte 2" },
+		{ "{\"id\": \"a\", \"owner\": \"a\\u0000b\"}", "owner: control character at byte 2" },
+		{ "{\"id\": \"a\\u0000b\"}", "id: control character at byte 2" },
+		{ "{\"id\": \"a\xff\"}", "id: invalid UTF-8 at byte 2" },
+		{ "{\"id\": \"a\", \"gpus\": [\"GPU-\xff\"]}", "gpus: invalid UTF-8 at byte 5" },
+		{ "{\"id\": \"a\", \"gpus\": [\"GPU-\\u0000\"]}", "gpus: control character at byte 5" },
+		{ "{\"id\": \"a\", \"gpus\": [\"GPU-\\t\"]}", "gpus: control character" },
+		{ "{\"id\": \"a\", \"labels\": {\"team\": \"m\xfe\"}}", "labels.team: invalid UTF-8 at byte 2" },
+		{ "{\"id\": \"a\", \"labels\": {\"team\": \"\\u0000\"}}", "labels.team: control character at byte 1" },
+		{ "{\"id\": \"a\", \"labels\": {\"team\": \"\\u001f\"}}", "labels.team: control character" },
+		{ "{\"id\": \"a\", \"labels\": {\"t\xff\": \"v\"}}", "labels: key \"t?\" is not a name" },
+		{ "{\"id\": \"a\", \"labels\": {\"t\\u0000\": \"v\"}}", "labels: key \"t?\" is not a name" },
+		{ "{\"id\": \"a\", \"own\xffr\": 1}", "unknown field \"own?r\"" },
+		/* An escaped lone surrogate never becomes bytes: the body is refused. */
+		{ "{\"id\": \"a\", \"owner\": \"\\ud800\"}", "not valid JSON" },
+		{ "{\"id\": \"a\", \"owner\": \"\\udc00x\"}", "not valid JSON" },
+		{ "{\"id\": \"a\", \"owner\": \"\\ud800\\u0041\"}", "not valid JSON" },
+	};
+	struct alloc_request req;
+	char err[512];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		refused(cases[i].body, strlen(cases[i].body), cases[i].want);
+	/* Valid UTF-8, escaped or not, is taken as it is. */
+	assert_int_equal(parse("{\"id\": \"a\", \"owner\": \"Zo\xc3\xab \\u6771\\u4eac \\ud83d\\ude00\", "
+			       "\"labels\": {\"team\": \"\xe6\x9d\xb1\"}}", &req, err), 0);
+	assert_string_equal(req.owner, "Zo\xc3\xab \xe6\x9d\xb1\xe4\xba\xac \xf0\x9f\x98\x80");
+	assert_string_equal(req.labels_json, "{\"team\": \"\xe6\x9d\xb1\"}");
+	alloc_request_release(&req);
+}
+
+/*
+ * Issue 11, item 3: a GPU lost for 5 s of an allocation's 8: the seconds
+ * its energy was not measured are counted, and the figure is flagged as
+ * partial, in the summary and through a save and a load.
+ */
+static void test_partial_energy(void **state)
+{
+	char dir[] = "/tmp/gputel-alloc-XXXXXX", path[128], err[256];
+	static char buf[8192];
+	struct outbuf o = { buf, 0, sizeof buf - 1, false };
+	struct alloc_table t, u;
+	struct alloc_request req;
+	struct alloc *a;
+	cJSON *j;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/allocations.json", dir);
+	snap_init();
+	alloc_table_init(&t);
+	alloc_table_init(&u);
+	assert_int_equal(parse("{\"id\": \"lost\", \"gpus\": [1]}", &req, err), 0);
+	assert_int_equal(alloc_begin(&t, &req, &snap, 100 * NS_PER_SEC, &a, err, sizeof err), 0);
+	tick(&t, 0);
+	for (int s = 0; s < 2; s++) {               /* 2 s measured: 400 J a second */
+		snap.gpu[1].val[GPU_F_ENERGY_MJ] += 400000;
+		tick(&t, 1);
+	}
+	assert_int_equal(a->use.gpu_unmeasured_ns, 0);
+	snap.gpu[1].health = GPU_HEALTH_DOWN;
+	for (int s = 0; s < 5; s++) {               /* lost for 5 s */
+		snap.gpu[1].val[GPU_F_ENERGY_MJ] += 400000;
+		tick(&t, 1);
+	}
+	snap.gpu[1].health = GPU_HEALTH_UP;
+	for (int s = 0; s < 2; s++) {               /* back: the first step after is not known either */
+		snap.gpu[1].val[GPU_F_ENERGY_MJ] += 400000;
+		tick(&t, 1);
+	}
+	assert_int_equal(a->use.gpu_energy_uj, 1200000000LL);
+	assert_int_equal(a->use.gpu_unmeasured_ns, 6 * NS_PER_SEC);
+	alloc_json(&o, a);
+	buf[o.len] = '\0';
+	j = cJSON_Parse(buf);
+	assert_non_null(j);
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(j, "gpu_energy_partial")));
+	assert_true(cJSON_GetObjectItem(j, "gpu_seconds_unmeasured")->valuedouble == 6.0);
+	cJSON_Delete(j);
+
+	/* A restart keeps the count. */
+	assert_int_equal(alloc_save(&t, path, err, sizeof err), 0);
+	assert_int_equal(alloc_load(&u, path, &snap, err, sizeof err), 0);
+	assert_int_equal(alloc_find(&u, "lost")->use.gpu_unmeasured_ns, 6 * NS_PER_SEC);
+	alloc_table_release(&u);
+
+	/* A GPU that is not on the node after a restart counts as unmeasured too. */
+	snap.n_gpus = 1;
+	assert_int_equal(alloc_load(&u, path, &snap, err, sizeof err), 0);
+	tick(&u, 0);
+	tick(&u, 2);
+	assert_int_equal(alloc_find(&u, "lost")->use.gpu_unmeasured_ns, 8 * NS_PER_SEC);
+	alloc_table_release(&u);
+
+	/* A whole allocation measured throughout is not partial. */
+	snap_init();
+	assert_int_equal(parse("{\"id\": \"fine\", \"gpus\": [0]}", &req, err), 0);
+	assert_int_equal(alloc_begin(&t, &req, &snap, 100 * NS_PER_SEC, &a, err, sizeof err), 0);
+	tick(&t, 0);
+	tick(&t, 1);
+	a = alloc_find(&t, "fine");
+	o.len = 0;
+	alloc_json(&o, a);
+	buf[o.len] = '\0';
+	assert_non_null(strstr(buf, "\"gpu_energy_partial\": false, \"gpu_seconds_unmeasured\": 0.000"));
+	alloc_table_release(&t);
+	unlink(path);
+	rmdir(dir);
+}
+
+/* Writes text to path. */
+static void put_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* The saved form of one allocation "ID" on GPU 1, with FIELD's value replaced. */
+static void state_entry(char *out, size_t n, const char *id, const char *field, const char *value)
+{
+	struct alloc_table t;
+	struct alloc_request req;
+	struct alloc *a;
+	char dir[] = "/tmp/gputel-alloc-XXXXXX", path[128], body[128], err[256], key[64];
+	char *text, *at;
+	FILE *f;
+	long len;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/allocations.json", dir);
+	alloc_table_init(&t);
+	snprintf(body, sizeof body, "{\"id\": \"%s\", \"gpus\": [1], \"owner\": \"o\", \"labels\": {\"k\": \"v\"}}", id);
+	assert_int_equal(parse(body, &req, err), 0);
+	assert_int_equal(alloc_begin(&t, &req, &snap, 100 * NS_PER_SEC, &a, err, sizeof err), 0);
+	tick(&t, 0);
+	assert_int_equal(alloc_save(&t, path, err, sizeof err), 0);
+	alloc_table_release(&t);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	len = ftell(f);
+	rewind(f);
+	text = calloc(1, (size_t)len + 256);   /* room for a longer value */
+	assert_int_equal(fread(text, 1, (size_t)len, f), (size_t)len);
+	fclose(f);
+	unlink(path);
+	rmdir(dir);
+	/* Just the entry: from the first '{' of the list to its last '}'. */
+	at = strstr(text, "\"allocations\": [");
+	assert_non_null(at);
+	at = strchr(at, '{');
+	*strrchr(at, '}') = '\0';
+	*strrchr(at, '}') = '\0';
+	strcat(at, "}");
+	if (field) {
+		char *v, *end, *rest;
+
+		snprintf(key, sizeof key, "\"%s\": ", field);
+		v = strstr(at, key);
+		assert_non_null(v);
+		v += strlen(key);
+		/* The value: a string, a flat object (labels), the GPU list, or a bare word up to , or } */
+		end = *v == '"' ? strchr(v + 1, '"') + 1 : *v == '{' ? strchr(v, '}') + 1 :
+		      *v == '[' ? strchr(v, ']') + 1 : v + strcspn(v, ",}");
+		rest = strdup(end);
+		strcpy(v, value);
+		strcat(v, rest);
+		free(rest);
+	}
+	assert_true(strlen(at) < n);
+	strcpy(out, at);
+	free(text);
+}
+
+/*
+ * Issue 11, items 5 and 6: a state file with one bad entry restores the
+ * good ones, and an entry with absurd figures (energy_uj INT64_MAX, the
+ * UBSan report) or bad strings is one of the bad ones.
+ */
+static void test_load_damaged_entries(void **state)
+{
+	static const struct {
+		const char *field, *value;
+	} bad[] = {
+		{ "energy_uj", "\"9223372036854775807\"" },        /* the UBSan report */
+		{ "gpu_energy_uj", "\"-1\"" },
+		{ "gpu_energy_uj", "\"1000000000000000001\"" },
+		{ "cpu_energy_uj", "\"99999999999999999999\"" },    /* past int64 */
+		{ "energy_mark_mj", "\"-5\"" },
+		{ "begun_ns", "\"0\"" },
+		{ "begun_ns", "\"9223372036854775807\"" },
+		{ "ttl_ns", "\"-1\"" },
+		{ "pid", "\"4294967296\"" },
+		{ "util_samples", "\"-1\"" },
+		{ "xids", "\"9223372036854775807\"" },
+		{ "throttle_ns", "\"-7\"" },
+		{ "index", "\"-1\"" },
+		{ "owner", "\"x\xff\"" },
+		{ "owner", "\"x\\u0000y\"" },
+		{ "owner", "\"x\\ny\"" },
+		{ "uuid", "\"GPU-\xc0\xaf\"" },
+		{ "uuid", "\"\"" },
+		{ "labels", "{\"k\": \"\xed\xa0\x80\"}" },
+		{ "labels", "{\"1k\": \"v\"}" },
+		{ "labels", "{\"k\": 5}" },
+		{ "id", "\"a\\u0000b\"" },
+		{ "id", "\"a/b\"" },
+		{ "gpus", "7" },
+	};
+	char dir[] = "/tmp/gputel-alloc-XXXXXX", path[160], err[512];
+	static char good1[4096], good2[4096], broken[4096], text[16384];
+	struct alloc_table u;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/allocations.json", dir);
+	snap_init();
+	alloc_table_init(&u);
+	state_entry(good1, sizeof good1, "good-1", NULL, NULL);
+	state_entry(good2, sizeof good2, "good-2", NULL, NULL);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		state_entry(broken, sizeof broken, "broken", bad[i].field, bad[i].value);
+		snprintf(text, sizeof text, "{\"version\": 1, \"allocations\": [%s, %s, %s]}", good1, broken, good2);
+		put_file(path, text);
+		err[0] = '\0';
+		if (alloc_load(&u, path, &snap, err, sizeof err) != 1 || u.n != 2 || !alloc_find(&u, "good-1") ||
+		    !alloc_find(&u, "good-2") || !strstr(err, "1 of 3 allocations are damaged"))
+			fail_msg("%s = %s: loaded %zu, err '%s'", bad[i].field, bad[i].value, u.n, err);
+		alloc_table_release(&u);
+	}
+	/* A duplicate id: the second is the damaged one. */
+	snprintf(text, sizeof text, "{\"version\": 1, \"allocations\": [%s, %s]}", good1, good1);
+	put_file(path, text);
+	assert_int_equal(alloc_load(&u, path, &snap, err, sizeof err), 1);
+	assert_int_equal(u.n, 1);
+	alloc_table_release(&u);
+
+	/* Figures at their bounds load, and the accounting that follows saturates instead of overflowing. */
+	state_entry(broken, sizeof broken, "big", "gpu_energy_uj", "\"1000000000000000000\"");
+	snprintf(text, sizeof text, "{\"version\": 1, \"allocations\": [%s]}", broken);
+	put_file(path, text);
+	assert_int_equal(alloc_load(&u, path, &snap, err, sizeof err), 0);
+	u.a[0].gpu[0].energy_uj = ALLOC_ENERGY_UJ_MAX;
+	u.a[0].gpu[0].energy_mark_mj = 0;
+	u.a[0].cpu_mark_uj = 0;
+	u.a[0].use.throttle_ns = INT64_MAX - 1;
+	snap.gpu[1].val[GPU_F_ENERGY_MJ] = INT64_MAX;
+	snap.gpu[1].val[GPU_F_CLOCK_EVENT_MASK] = 0x4;
+	snap.gpu[1].val[GPU_F_UTIL_GPU_PCT] = INT64_MAX;
+	snap.host.zone_energy_uj[0] = UINT64_MAX;
+	tick(&u, 0);
+	tick(&u, 5);
+	assert_int_equal(u.a[0].use.gpu_energy_uj, ALLOC_ENERGY_UJ_MAX);
+	assert_int_equal(u.a[0].gpu[0].energy_uj, ALLOC_ENERGY_UJ_MAX);
+	assert_int_equal(u.a[0].use.cpu_energy_uj, ALLOC_ENERGY_UJ_MAX);
+	assert_int_equal(u.a[0].use.throttle_ns, INT64_MAX);
+	assert_int_equal(u.a[0].use.util_peak_pct, 100);
+	/* ... and what it saves loads back. */
+	assert_int_equal(alloc_save(&u, path, err, sizeof err), 0);
+	alloc_table_release(&u);
+	assert_int_equal(alloc_load(&u, path, &snap, err, sizeof err), 0);
+	assert_int_equal(u.n, 1);
+	alloc_table_release(&u);
+	unlink(path);
+	rmdir(dir);
+}
+
+/*
+ * Issue 11, item 4: a link planted at allocations.json.tmp is not followed:
+ * its target stays as it was and the state is saved; a directory planted
+ * there makes the save fail, naming it.
+ */
+static void test_save_planted_tmp(void **state)
+{
+	char dir[] = "/tmp/gputel-alloc-XXXXXX", outside[] = "/tmp/gputel-outside-XXXXXX";
+	char path[128], tmp[160], err[512], got[64];
+	struct alloc_table t, u;
+	struct alloc_request req;
+	struct alloc *a;
+	struct stat st;
+	FILE *f;
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	fd = mkstemp(outside);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "precious\n", 9), 9);
+	close(fd);
+	snprintf(path, sizeof path, "%s/allocations.json", dir);
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	snap_init();
+	alloc_table_init(&t);
+	alloc_table_init(&u);
+	assert_int_equal(parse("{\"id\": \"a\"}", &req, err), 0);
+	assert_int_equal(alloc_begin(&t, &req, &snap, 100 * NS_PER_SEC, &a, err, sizeof err), 0);
+
+	assert_int_equal(symlink(outside, tmp), 0);
+	assert_int_equal(alloc_save(&t, path, err, sizeof err), 0);
+	f = fopen(outside, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(got, sizeof got, f));
+	fclose(f);
+	assert_string_equal(got, "precious\n");
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0640);
+	assert_int_equal(lstat(tmp, &st), -1);
+	assert_int_equal(alloc_load(&u, path, &snap, err, sizeof err), 0);
+	assert_non_null(alloc_find(&u, "a"));
+	alloc_table_release(&u);
+
+	/* A stale temporary file (a crash mid-save) is replaced. */
+	put_file(tmp, "half a sta");
+	assert_int_equal(alloc_save(&t, path, err, sizeof err), 0);
+	assert_int_equal(lstat(tmp, &st), -1);
+
+	/* Something that cannot be removed: the save fails, naming it, and the state file is kept. */
+	assert_int_equal(mkdir(tmp, 0700), 0);
+	assert_true(alloc_save(&t, path, err, sizeof err) < 0);
+	assert_non_null(strstr(err, tmp));
+	assert_non_null(strstr(err, "remove it"));
+	assert_int_equal(alloc_load(&u, path, &snap, err, sizeof err), 0);
+	assert_int_equal(u.n, 1);
+	alloc_table_release(&u);
+	rmdir(tmp);
+	alloc_table_release(&t);
+	unlink(path);
+	unlink(outside);
 	rmdir(dir);
 }
 
@@ -426,6 +805,10 @@ int main(void)
 		cmocka_unit_test(test_reaping),
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_save_load),
+		cmocka_unit_test(test_request_text),
+		cmocka_unit_test(test_partial_energy),
+		cmocka_unit_test(test_load_damaged_entries),
+		cmocka_unit_test(test_save_planted_tmp),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -117,6 +117,106 @@ static void test_lateness_percentiles(void **state)
 	assert_int_equal(sampler_late_percentile_ns(&st, 100), 3000500);
 }
 
+/* Strict UTF-8: what a Prometheus scrape, a JSON reader and a log line all take. */
+static void test_utf8(void **state)
+{
+	static const char *const good[] = {
+		"", "plain ascii", "Zo\xc3\xab", "\xe6\x9d\xb1\xe4\xba\xac", "\xf0\x9f\x98\x80",
+		"\xc2\x80", "\xdf\xbf", "\xe0\xa0\x80", "\xed\x9f\xbf", "\xee\x80\x80", "\xef\xbf\xbf",
+		"\xf0\x90\x80\x80", "\xf4\x8f\xbf\xbf",                 /* U+10FFFF, the last */
+	};
+	static const struct {
+		const char *s;
+		size_t bad_at;
+	} bad[] = {
+		{ "x\xff", 1 },                          /* never in UTF-8 */
+		{ "\xfe", 0 },
+		{ "ab\x80", 2 },                         /* a stray continuation byte */
+		{ "\xc0\x80", 0 },                       /* overlong NUL */
+		{ "\xc1\xbf", 0 },                       /* overlong */
+		{ "\xe0\x80\x80", 0 },                   /* overlong, 3 bytes */
+		{ "\xe0\x9f\xbf", 0 },
+		{ "\xf0\x80\x80\x80", 0 },               /* overlong, 4 bytes */
+		{ "\xf0\x8f\xbf\xbf", 0 },
+		{ "\xed\xa0\x80", 0 },                   /* U+D800, a surrogate */
+		{ "a\xed\xbf\xbf", 1 },                  /* U+DFFF */
+		{ "\xf4\x90\x80\x80", 0 },               /* U+110000 */
+		{ "\xf5\x80\x80\x80", 0 },
+		{ "\xe2\x82", 0 },                       /* cut short */
+		{ "ok\xf0\x9f\x98", 2 },
+		{ "\xe2\x82x", 0 },                      /* cut short by an ASCII byte */
+		{ "\xc3", 0 },
+	};
+	size_t at;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++)
+		if (!utf8_valid(good[i], strlen(good[i]), NULL))
+			fail_msg("good[%zu] refused", i);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		at = 99;
+		if (utf8_valid(bad[i].s, strlen(bad[i].s), &at) || at != bad[i].bad_at)
+			fail_msg("bad[%zu] accepted, or at %zu not %zu", i, at, bad[i].bad_at);
+	}
+	/* The length given is what is checked: a sequence cut by it is cut short. */
+	assert_false(utf8_valid("\xc3\xab", 1, NULL));
+	assert_true(utf8_valid("\xc3\xab", 2, NULL));
+
+	assert_null(text_problem("Zo\xc3\xab \xf0\x9f\x98\x80", 9, NULL));
+	assert_string_equal(text_problem("x\xff", 2, &at), "invalid UTF-8");
+	assert_int_equal(at, 1);
+	assert_string_equal(text_problem("ab\ncd", 5, &at), "control character");
+	assert_int_equal(at, 2);
+	assert_string_equal(text_problem("a\x7f", 2, &at), "control character");
+	assert_string_equal(text_problem("a\x01", 2, &at), "control character");
+	assert_string_equal(text_problem("a\0b", 3, &at), "control character");
+	assert_int_equal(at, 1);
+}
+
+/* \u0000 in a JSON string becomes \u0001; the same six characters anywhere else stay. */
+static void test_json_nul_escapes(void **state)
+{
+	static const struct {
+		const char *in, *out;
+		size_t n;
+	} cases[] = {
+		{ "{\"id\": \"a\\u0000b\"}", "{\"id\": \"a\\u0001b\"}", 1 },
+		{ "[\"\\u0000\", \"\\u0000\\u0000\"]", "[\"\\u0001\", \"\\u0001\\u0001\"]", 3 },
+		{ "{\"k\\u0000\": 1}", "{\"k\\u0001\": 1}", 1 },      /* keys too */
+		{ "[\"\\\\u0000\"]", "[\"\\\\u0000\"]", 0 },            /* an escaped backslash, then text */
+		{ "[\"\\\"\\u0000\"]", "[\"\\\"\\u0001\"]", 1 },        /* after an escaped quote: still inside */
+		{ "[\"\\u00001\"]", "[\"\\u00011\"]", 1 },
+		{ "[\"\\u0020\", \"\\u000a\"]", "[\"\\u0020\", \"\\u000a\"]", 0 },
+		{ "[\"\\u000", "[\"\\u000", 0 },                     /* cut short: left alone */
+		{ "\\u0000", "\\u0000", 0 },                           /* not in a string */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char buf[64];
+		size_t len = strlen(cases[i].in);
+
+		memcpy(buf, cases[i].in, len + 1);
+		if (json_mark_nul_escapes(buf, len) != cases[i].n || strcmp(buf, cases[i].out) != 0)
+			fail_msg("case %zu: got %s", i, buf);
+	}
+}
+
+static void test_saturating(void **state)
+{
+	(void)state;
+	assert_int_equal(i64_add_sat(1, 2), 3);
+	assert_int_equal(i64_add_sat(INT64_MAX, 1), INT64_MAX);
+	assert_int_equal(i64_add_sat(INT64_MAX, INT64_MAX), INT64_MAX);
+	assert_int_equal(i64_add_sat(INT64_MIN, -1), INT64_MIN);
+	assert_int_equal(i64_add_sat(INT64_MAX, INT64_MIN), -1);
+	assert_int_equal(i64_mul_sat(-3, 4), -12);
+	assert_int_equal(i64_mul_sat(INT64_MAX, 1000), INT64_MAX);
+	assert_int_equal(i64_mul_sat(INT64_MIN, 2), INT64_MIN);
+	assert_int_equal(i64_mul_sat(INT64_MIN, -1), INT64_MAX);
+	assert_int_equal(i64_mul_sat(-(INT64_MAX / 2), 3), INT64_MIN);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -126,6 +226,9 @@ int main(void)
 		cmocka_unit_test(test_strings),
 		cmocka_unit_test(test_time_formats),
 		cmocka_unit_test(test_lateness_percentiles),
+		cmocka_unit_test(test_utf8),
+		cmocka_unit_test(test_json_nul_escapes),
+		cmocka_unit_test(test_saturating),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

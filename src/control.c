@@ -12,15 +12,24 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fdlimit.h"
 #include "log.h"
 #include "mhd.h"
 #include "outbuf.h"
 #include "util.h"
 
+/*
+ * Connections at once: at most CONNECTION_LIMIT and a quarter of the open
+ * files the limit leaves beyond the reserve (the exporter takes half), so
+ * that clients of the socket cannot take the agent's descriptors for files.
+ */
 #define CONNECTION_LIMIT 1024
+#define CONNECTION_SHARE_PCT 25
 #define CONNECTION_TIMEOUT_S 10
 #define CONNECTION_MEMORY (32 * 1024)   /* bounds a request's headers */
 #define STREAM_BLOCK 4096
+/* Bounds one control_run(): the loop's other work is never starved. */
+#define CONTROL_ROUNDS_MAX 64
 
 /* One request, from its first header to its completion. */
 struct creq {
@@ -28,6 +37,8 @@ struct creq {
 	struct MHD_Connection *conn;
 	char *body;
 	size_t len;
+	bool headers_seen;        /* handle() has had its first, headers-only call */
+	bool nul_in_target;       /* the request target holds %00 */
 	bool too_big;
 	bool handled;             /* ops.handle ran: never twice for one request */
 	bool answered;            /* the reply below is ready to be queued */
@@ -226,6 +237,27 @@ static bool settle(struct control *c, struct creq *q, bool suspended)
 	return false;
 }
 
+/*
+ * Called with the request target as sent, before libmicrohttpd decodes
+ * it: a %00 decodes to a NUL that would end the path early (DELETE of
+ * "job%00x" would end "job"), so it is looked for here, the one place it
+ * can be seen.  The request's record starts here and is freed by
+ * completed(), as libmicrohttpd documents for this callback.
+ */
+static void *begin_request(void *cls, const char *target, struct MHD_Connection *conn)
+{
+	struct creq *q = calloc(1, sizeof *q);
+
+	if (!q)
+		return NULL;
+	q->c = cls;
+	q->conn = conn;
+	for (const char *p = target; p && (p = strchr(p, '%')) != NULL; p++)
+		if (p[1] == '0' && p[2] == '0')
+			q->nul_in_target = true;
+	return q;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
 			      const char *method, const char *version, const char *upload,
 			      size_t *upload_size, void **con_cls)
@@ -234,16 +266,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	struct creq *q = *con_cls;
 
 	(void)version;
-	if (!q) {
+	if (!q)
+		return MHD_NO;   /* begin_request() found no memory for it */
+	if (!q->headers_seen) {
 		/* First call: headers only.  Refuse an announced oversized body at once. */
 		const char *cl = mhd.lookup_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 
-		q = calloc(1, sizeof *q);
-		if (!q)
-			return MHD_NO;
-		q->c = c;
-		q->conn = conn;
-		*con_cls = q;
+		q->headers_seen = true;
 		c->requests++;
 		if (cl && strtoull(cl, NULL, 10) > CONTROL_BODY_MAX)
 			q->too_big = true;
@@ -278,6 +307,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 
 		str_fmt(msg, sizeof msg, "the body is larger than %d bytes; send less", CONTROL_BODY_MAX);
 		control_error(&q->reply, MHD_HTTP_CONTENT_TOO_LARGE, msg);
+		return queue(conn, &q->reply);
+	}
+	if (q->nul_in_target) {
+		control_error(&q->reply, MHD_HTTP_BAD_REQUEST,
+			      "the path holds %00, a NUL byte; no id or path contains one");
 		return queue(conn, &q->reply);
 	}
 	if (strcmp(url, "/v1/events") == 0) {
@@ -376,10 +410,21 @@ void control_run(struct control *c)
 {
 	if (!c)
 		return;
-	/* Each round may hold requests for a commit; answering them takes another round. */
-	for (int round = 0; round < 8; round++) {
+	/*
+	 * Each round may hold requests for a commit; answering them takes
+	 * another round.  libmicrohttpd watches its sockets edge-triggered: a
+	 * body larger than one read, or a connection left to close, is work it
+	 * has already been told about, so our epoll is not woken for it again.
+	 * A timeout of 0 says such work is waiting: run until there is none,
+	 * so that the request is served now rather than at the next tick.
+	 */
+	for (int round = 0; round < CONTROL_ROUNDS_MAX; round++) {
+		MHD_UNSIGNED_LONG_LONG timeout_ms = 1;
+		bool committed;
+
 		mhd.run(c->daemon);
-		if (!commit_pending(c))
+		committed = commit_pending(c);
+		if (!committed && (mhd.get_timeout(c->daemon, &timeout_ms) != MHD_YES || timeout_ms > 0))
 			break;
 	}
 }
@@ -508,9 +553,10 @@ int control_start(struct control **out, const struct control_options *opt,
 	c->daemon = mhd.start_daemon(
 		MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, handle, c,
 		MHD_OPTION_LISTEN_SOCKET, c->listen_fd,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONNECTION_LIMIT,
+		MHD_OPTION_CONNECTION_LIMIT, fdlimit_connections(CONNECTION_SHARE_PCT, CONNECTION_LIMIT),
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT_S,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+		MHD_OPTION_URI_LOG_CALLBACK, begin_request, c,
 		MHD_OPTION_NOTIFY_COMPLETED, completed, c,
 		MHD_OPTION_END);
 	if (!c->daemon) {

@@ -21,6 +21,7 @@ static const struct {
 	SYM(start_daemon, "MHD_start_daemon"),
 	SYM(stop_daemon, "MHD_stop_daemon"),
 	SYM(run, "MHD_run"),
+	SYM(get_timeout, "MHD_get_timeout"),
 	SYM(get_daemon_info, "MHD_get_daemon_info"),
 	SYM(get_connection_info, "MHD_get_connection_info"),
 	SYM(response_from_buffer, "MHD_create_response_from_buffer"),

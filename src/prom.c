@@ -25,32 +25,23 @@ static const struct {
 	{ 0x100, "display_clock_setting" },
 };
 
-size_t prom_escape_label(char *dst, size_t cap, const char *s)
-{
-	struct outbuf o = { dst, 0, cap ? cap - 1 : 0, cap == 0 };
-
-	for (; *s; s++) {
-		if (*s == '\\')
-			ob_put(&o, "\\\\", 2);
-		else if (*s == '"')
-			ob_put(&o, "\\\"", 2);
-		else if (*s == '\n')
-			ob_put(&o, "\\n", 2);
-		else
-			ob_put(&o, s, 1);
-	}
-	if (o.full)
-		return 0;
-	dst[o.len] = '\0';
-	return o.len;
-}
-
+/*
+ * Backslash, double quote and newline escaped (the text format's rules),
+ * straight into the rendering: an escaped value is up to twice as long as
+ * the value (an owner of 128 '"' is 256 bytes), so no fixed scratch buffer.
+ */
 void prom_put_label_value(struct outbuf *o, const char *s)
 {
-	char tmp[256];
-	size_t n = prom_escape_label(tmp, sizeof tmp, s);
-
-	ob_put(o, tmp, n);
+	for (; *s; s++) {
+		if (*s == '\\')
+			ob_put(o, "\\\\", 2);
+		else if (*s == '"')
+			ob_put(o, "\\\"", 2);
+		else if (*s == '\n')
+			ob_put(o, "\\n", 2);
+		else
+			ob_put(o, s, 1);
+	}
 }
 
 void prom_family(struct outbuf *o, const char *name, const char *type, const char *help)

@@ -43,15 +43,12 @@ size_t prom_render(const struct snapshot *snap, const struct prom_self *self, ch
 /* The host name for dcgm's Hostname label: $NODE_NAME when set (as dcgm-exporter does), else gethostname(). */
 void prom_default_hostname(char *buf, size_t n);
 
-/* Writes s as a label value: backslash, double quote and newline escaped. */
-size_t prom_escape_label(char *dst, size_t cap, const char *s);
-
 /* For the sinks' own families (sink_ops.metrics): */
 
 /* "# HELP name help\n# TYPE name type\n" */
 void prom_family(struct outbuf *o, const char *name, const char *type, const char *help);
 
-/* s as an escaped label value (without the quotes). */
+/* s as a label value (without the quotes): backslash, double quote and newline escaped. */
 void prom_put_label_value(struct outbuf *o, const char *s);
 
 #endif

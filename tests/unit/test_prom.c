@@ -138,12 +138,28 @@ static void test_each_family_once(void **state)
 
 static void test_label_escaping(void **state)
 {
-	char out[64];
+	char out[512], quotes[129], want[257];
+	struct outbuf o = { out, 0, sizeof out, false };
 
 	(void)state;
-	assert_int_equal(prom_escape_label(out, sizeof out, "a\"b\\c\nd"), 10);
-	assert_string_equal(out, "a\\\"b\\\\c\\nd");
-	assert_int_equal(prom_escape_label(out, 4, "abcdef"), 0);
+	prom_put_label_value(&o, "a\"b\\c\nd");
+	assert_false(o.full);
+	assert_int_equal(o.len, 10);
+	assert_memory_equal(out, "a\\\"b\\\\c\\nd", 10);
+	/* An owner of 128 '"' is 256 bytes escaped: all of it, not "" (a fixed 256-byte scratch lost it). */
+	memset(quotes, '"', 128);
+	quotes[128] = '\0';
+	for (size_t i = 0; i < 128; i++)
+		memcpy(want + 2 * i, "\\\"", 2);
+	o.len = 0;
+	prom_put_label_value(&o, quotes);
+	assert_false(o.full);
+	assert_int_equal(o.len, 256);
+	assert_memory_equal(out, want, 256);
+	/* Too long for the buffer: marked full, never cut short silently. */
+	o = (struct outbuf){ out, 0, 4, false };
+	prom_put_label_value(&o, "abcdef");
+	assert_true(o.full);
 	fill();
 	snprintf(snap.gpu[0].id.name, sizeof snap.gpu[0].id.name, "Evil \"GPU\"\n");
 	render();

@@ -437,45 +437,6 @@ int smi_parse_probe_line(char *line, struct smi_probe *p)
 	return 0;
 }
 
-void smi_linebuf_reset(struct smi_linebuf *lb)
-{
-	lb->len = 0;
-	lb->discarding = 0;
-}
-
-void smi_linebuf_feed(struct smi_linebuf *lb, const char *data, size_t n,
-		      smi_line_fn fn, void *ctx)
-{
-	while (n > 0) {
-		const char *nl = memchr(data, '\n', n);
-		size_t chunk = nl ? (size_t)(nl - data) : n;
-
-		if (!lb->discarding) {
-			if (chunk > SMI_LINE_MAX - 1 - lb->len) {
-				lb->discarding = 1;
-				lb->len = 0;
-			} else {
-				memcpy(lb->buf + lb->len, data, chunk);
-				lb->len += chunk;
-			}
-		}
-		if (!nl)
-			return;
-		if (lb->discarding) {
-			lb->discarding = 0;
-			lb->dropped++;
-		} else {
-			if (lb->len > 0 && lb->buf[lb->len - 1] == '\r')
-				lb->len--;
-			lb->buf[lb->len] = '\0';
-			fn(lb->buf, ctx);
-		}
-		lb->len = 0;
-		data = nl + 1;
-		n -= chunk + 1;
-	}
-}
-
 /* ---------------------------------------------------------------- backend */
 
 #define PROBE_TIMEOUT_NS (10 * NS_PER_SEC)
@@ -518,7 +479,7 @@ struct smi_state {
 	struct child zombies[MAX_ZOMBIES]; /* killed children not reaped yet (pid 0: free) */
 
 	int64_t now_ns;            /* for line callbacks */
-	struct smi_linebuf lb;
+	struct linebuf lb;
 	bool said_bad_line, said_long_line, said_new_gpu, said_too_many;
 
 	/* open() only: the one-shot runs' output */
@@ -752,9 +713,9 @@ static int probe(struct smi_state *s, char *why, size_t whylen)
 			first_line(s->once_out, line, sizeof line));
 		return GPU_OPEN_UNAVAILABLE;
 	}
-	smi_linebuf_reset(&s->lb);
-	smi_linebuf_feed(&s->lb, s->once_out, s->once_len, on_probe_line, s);
-	smi_linebuf_feed(&s->lb, "\n", 1, on_probe_line, s);
+	linebuf_reset(&s->lb);
+	linebuf_feed(&s->lb, s->once_out, s->once_len, on_probe_line, s);
+	linebuf_feed(&s->lb, "\n", 1, on_probe_line, s);
 	if (s->n == 0) {
 		str_fmt(why, whylen, "%s listed no gpus: %s", s->path,
 			first_line(s->once_out, line, sizeof line));
@@ -828,10 +789,10 @@ static int choose_fields(struct smi_state *s, char *why, size_t whylen)
 			return GPU_OPEN_UNAVAILABLE;
 		}
 		s->now_ns = mono_now_ns();
-		smi_linebuf_reset(&s->lb);
-		smi_linebuf_feed(&s->lb, s->once_out, s->once_len, on_loop_line, s);
-		smi_linebuf_feed(&s->lb, "\n", 1, on_loop_line, s);
-		smi_linebuf_reset(&s->lb);
+		linebuf_reset(&s->lb);
+		linebuf_feed(&s->lb, s->once_out, s->once_len, on_loop_line, s);
+		linebuf_feed(&s->lb, "\n", 1, on_loop_line, s);
+		linebuf_reset(&s->lb);
 		return GPU_OPEN_OK;
 	}
 	str_fmt(why, whylen, "%s kept refusing fields; run it by hand with --query-gpu to see why",
@@ -915,7 +876,7 @@ static int start_loop(struct smi_state *s, int64_t now)
 	s->started_ns = now;
 	s->last_byte_ns = now;
 	s->first_wait = true;
-	smi_linebuf_reset(&s->lb);
+	linebuf_reset(&s->lb);
 	for (unsigned int i = 0; i < s->n; i++)
 		s->gpu[i].seen_since_start = false;
 	return 0;
@@ -934,7 +895,7 @@ static void drain(struct smi_state *s, int64_t now)
 
 		if (r > 0) {
 			s->last_byte_ns = now;
-			smi_linebuf_feed(&s->lb, chunk, (size_t)r, on_loop_line, s);
+			linebuf_feed(&s->lb, chunk, (size_t)r, on_loop_line, s);
 			continue;
 		}
 		if (r < 0 && errno == EINTR)
@@ -945,7 +906,7 @@ static void drain(struct smi_state *s, int64_t now)
 	}
 	if (s->lb.dropped != dropped)
 		log_once(&s->said_long_line, LOG_WARN,
-			 "dropped a nvidia-smi line longer than %d bytes", SMI_LINE_MAX - 1);
+			 "dropped a nvidia-smi line longer than %d bytes", LINEBUF_MAX - 1);
 }
 
 static bool all_seen(const struct smi_state *s)

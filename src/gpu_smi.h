@@ -18,10 +18,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "linebuf.h"
 #include "snapshot.h"
 
-/* Longest loop line kept; a longer one is dropped whole. */
-#define SMI_LINE_MAX 8192
 /* Most fields one query may ask for. */
 #define SMI_MAX_FIELDS 32
 
@@ -115,24 +114,5 @@ struct smi_probe {
 
 /* Returns 0, or -1 when the line is not a probe line. */
 int smi_parse_probe_line(char *line, struct smi_probe *p);
-
-/*
- * Reassembles lines from a byte stream (a pipe read in pieces) with no
- * allocation: a line longer than SMI_LINE_MAX - 1 is dropped whole, up to
- * and including its newline, and counted in `dropped`.
- */
-struct smi_linebuf {
-	size_t len;
-	int discarding;
-	unsigned long dropped;
-	char buf[SMI_LINE_MAX];
-};
-
-typedef void (*smi_line_fn)(char *line, void *ctx);
-
-/* Calls fn for every complete line in data (without its "\n" or "\r\n"). */
-void smi_linebuf_feed(struct smi_linebuf *lb, const char *data, size_t n,
-		      smi_line_fn fn, void *ctx);
-void smi_linebuf_reset(struct smi_linebuf *lb);
 
 #endif

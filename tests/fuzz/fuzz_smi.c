@@ -17,7 +17,7 @@ struct fuzz_ctx {
 static void on_line(char *line, void *vctx)
 {
 	struct fuzz_ctx *ctx = vctx;
-	static char copy[SMI_LINE_MAX];
+	static char copy[LINEBUF_MAX];
 	char *tok[SMI_MAX_FIELDS + 1];
 	struct gpu_reading r;
 	struct smi_probe p;
@@ -52,7 +52,7 @@ static void on_line(char *line, void *vctx)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static struct smi_linebuf lb;
+	static struct linebuf lb;
 	struct fuzz_ctx ctx;
 	size_t half = size / 2;
 
@@ -62,10 +62,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	smi_fieldset_refuse(&ctx.reduced, "remapped_rows.pending");
 	smi_fieldset_refuse(&ctx.reduced, "utilization.encoder");
 
-	smi_linebuf_reset(&lb);
+	linebuf_reset(&lb);
 	/* Two reads, as a pipe would deliver them, then the end of output. */
-	smi_linebuf_feed(&lb, (const char *)data, half, on_line, &ctx);
-	smi_linebuf_feed(&lb, (const char *)data + half, size - half, on_line, &ctx);
-	smi_linebuf_feed(&lb, "\n", 1, on_line, &ctx);
+	linebuf_feed(&lb, (const char *)data, half, on_line, &ctx);
+	linebuf_feed(&lb, (const char *)data + half, size - half, on_line, &ctx);
+	linebuf_feed(&lb, "\n", 1, on_line, &ctx);
 	return 0;
 }

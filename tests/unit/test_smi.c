@@ -404,7 +404,7 @@ static void test_line_overlong(void **unused)
 {
 	struct smi_fieldset fs;
 	struct gpu_reading r;
-	size_t n = SMI_LINE_MAX * 4;
+	size_t n = LINEBUF_MAX * 4;
 	char *line = malloc(n);
 
 	(void)unused;
@@ -419,7 +419,7 @@ static void test_line_overlong(void **unused)
 
 	/* an enormous uuid and number in an otherwise fine line */
 	{
-		size_t len = 0, big = SMI_LINE_MAX;
+		size_t len = 0, big = LINEBUF_MAX;
 
 		len += (size_t)snprintf(line, n, "0, GPU-");
 		memset(line + len, 'a', big);
@@ -565,21 +565,21 @@ static void collect(char *line, void *ctx)
 	c->n++;
 }
 
-static void feed_str(struct smi_linebuf *lb, const char *str, struct collected *c)
+static void feed_str(struct linebuf *lb, const char *str, struct collected *c)
 {
-	smi_linebuf_feed(lb, str, strlen(str), collect, c);
+	linebuf_feed(lb, str, strlen(str), collect, c);
 }
 
 static void test_linebuf(void **unused)
 {
-	static struct smi_linebuf lb;
+	static struct linebuf lb;
 	struct collected c = { 0 };
-	size_t big = SMI_LINE_MAX * 3;
+	size_t big = LINEBUF_MAX * 3;
 	char *junk = malloc(big);
 
 	(void)unused;
 	assert_non_null(junk);
-	smi_linebuf_reset(&lb);
+	linebuf_reset(&lb);
 	lb.dropped = 0;
 
 	/* a line arriving in pieces, CRLF, an empty line */
@@ -593,8 +593,8 @@ static void test_linebuf(void **unused)
 
 	/* an over-long line is dropped whole, in one feed or many */
 	memset(junk, 'x', big);
-	smi_linebuf_feed(&lb, junk, big, collect, &c);
-	smi_linebuf_feed(&lb, junk, big, collect, &c);
+	linebuf_feed(&lb, junk, big, collect, &c);
+	linebuf_feed(&lb, junk, big, collect, &c);
 	assert_int_equal(c.n, 3);
 	feed_str(&lb, "\n3, GPU-d\n", &c);
 	assert_int_equal(c.n, 4);
@@ -602,20 +602,20 @@ static void test_linebuf(void **unused)
 	assert_int_equal(lb.dropped, 1);
 
 	/* the longest line that fits, and one byte more */
-	memset(junk, 'y', SMI_LINE_MAX - 1);
-	junk[SMI_LINE_MAX - 1] = '\n';
-	smi_linebuf_feed(&lb, junk, SMI_LINE_MAX, collect, &c);
+	memset(junk, 'y', LINEBUF_MAX - 1);
+	junk[LINEBUF_MAX - 1] = '\n';
+	linebuf_feed(&lb, junk, LINEBUF_MAX, collect, &c);
 	assert_int_equal(c.n, 5);
-	memset(junk, 'z', SMI_LINE_MAX);
-	junk[SMI_LINE_MAX] = '\n';
-	smi_linebuf_feed(&lb, junk, SMI_LINE_MAX + 1, collect, &c);
+	memset(junk, 'z', LINEBUF_MAX);
+	junk[LINEBUF_MAX] = '\n';
+	linebuf_feed(&lb, junk, LINEBUF_MAX + 1, collect, &c);
 	assert_int_equal(c.n, 5);
 	assert_int_equal(lb.dropped, 2);
 
 	/* an unfinished line is not a line */
 	feed_str(&lb, "4, GPU-e", &c);
 	assert_int_equal(c.n, 5);
-	smi_linebuf_reset(&lb);
+	linebuf_reset(&lb);
 	feed_str(&lb, "5\n", &c);
 	assert_int_equal(c.n, 6);
 	assert_string_equal(c.line[5], "5");

@@ -190,7 +190,8 @@ static int parse_args(int argc, char **argv, struct config *cfg, struct agent_fl
 /* The sinks, in the order they see a tick: allocations account before the CSV and the rendering. */
 static int open_sinks(struct agent *a)
 {
-	static const struct sink_ops *const sinks[] = { &sink_alloc_ops, &sink_csv_ops, &sink_prom_ops };
+	/* Events first: the Prometheus rendering of the same tick counts them. */
+	static const struct sink_ops *const sinks[] = { &sink_events_ops, &sink_alloc_ops, &sink_csv_ops, &sink_prom_ops };
 	char err[1024];
 
 	for (size_t i = 0; i < ARRAY_SIZE(sinks); i++)

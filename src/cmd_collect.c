@@ -207,8 +207,11 @@ int cmd_collect(int argc, char **argv)
 	pipeline_init(&p, "collect", &cfg, &sampler);
 	p.st.telemetry = true;
 	p.st.csv_gpus = a.gpus.all ? CSV_ALL_GPUS : a.gpus.mask;
-	if (pipeline_add(&p, &sink_csv_ops, err, sizeof err) != 0) {
+	/* The Xids NVML reports are logged with what they mean (no kernel log, no file). */
+	if (pipeline_add(&p, &sink_events_ops, err, sizeof err) != 0 ||
+	    pipeline_add(&p, &sink_csv_ops, err, sizeof err) != 0) {
 		log_error("collect: %s", err);
+		pipeline_close(&p);
 		sampler_close(&sampler);
 		close(sfd);
 		return EXIT_USAGE;

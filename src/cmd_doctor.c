@@ -39,6 +39,7 @@
 #include "gpu.h"
 #include "gputel.h"
 #include "host.h"
+#include "kmsg.h"
 #include "log.h"
 #include "prom_lint.h"
 #include "sampler.h"
@@ -413,6 +414,29 @@ static void check_rapl(struct doctor *d)
 		return;
 	}
 	report(d, "rapl", PASS, "%zu RAPL zones readable by %s (group %s)", n_ok, d->cfg.user, d->cfg.group);
+}
+
+/*
+ * The kernel log, where the driver's Xid lines carry the process and the
+ * text that NVML's events lack.  Judged as this user; the service gets
+ * CAP_SYSLOG from its unit.
+ */
+static void check_kernel_log(struct doctor *d)
+{
+	const char *env = getenv("GPUTEL_KMSG");
+	const char *path = env && *env ? env : KMSG_DEFAULT_PATH;
+	char err[512];
+	struct kmsg *k;
+	struct check *c;
+
+	if (kmsg_open(&k, path, false, 0, err, sizeof err) != 0) {
+		c = report(d, "kernel-log", WARN, "%s: GPU events come from NVML alone, without process or text", err);
+		set_fix(c, "the service unit grants CAP_SYSLOG for /dev/kmsg; outside systemd run the agent as root, "
+			"or lower kernel.dmesg_restrict to 0");
+		return;
+	}
+	kmsg_close(k);
+	report(d, "kernel-log", PASS, "%s is readable: Xid, SXid and fallen-off-the-bus lines become events", path);
 }
 
 /* A directory the service must write: exists, is a directory, writable and reachable by the account. */
@@ -947,6 +971,7 @@ int cmd_doctor(int argc, char **argv)
 	check_gpus(&d, &snap);
 	check_persistence(&d, &snap);
 	check_rapl(&d);
+	check_kernel_log(&d);
 	check_dir(&d, "logdir", "JN_LOGDIR", d.cfg.logdir);
 	check_dir(&d, "statedir", "JN_STATE_DIR", d.cfg.state_dir);
 	check_disk(&d);

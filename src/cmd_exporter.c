@@ -122,9 +122,15 @@ int cmd_exporter(int argc, char **argv)
 	pipeline_init(&p, "exporter", &cfg, &sampler);
 	p.st.telemetry = true;
 	prom_default_hostname(p.st.hostname, sizeof p.st.hostname);
-	/* Listen first: a port that is taken is a usage error, found before any GPU work. */
-	if (pipeline_add(&p, &sink_prom_ops, err, sizeof err) != 0) {
+	/*
+	 * The Xid counters (NVML's events; the exporter reads no kernel log)
+	 * before the rendering that shows them.  Then listen, before any GPU
+	 * work: a port that is taken is a usage error.
+	 */
+	if (pipeline_add(&p, &sink_events_ops, err, sizeof err) != 0 ||
+	    pipeline_add(&p, &sink_prom_ops, err, sizeof err) != 0) {
 		log_error("exporter: %s", err);
+		pipeline_close(&p);
 		close(sfd);
 		return EXIT_USAGE;
 	}

@@ -178,8 +178,8 @@ const struct gpu_field_info gpu_fields[GPU_F__COUNT] = {
 	[GPU_F_XID_TOTAL] = {
 		"events", { "xid_total", 1, 0, false },
 		{ NULL, SMI_K_NONE, 0, NULL },
-		{ GPUTEL("gputel_gpu_xid_errors_total", "counter",
-			 "Xid errors (GPU faults the driver reports) seen since gputel started.", 1, 1, 0, NULL) },
+		/* On /metrics per code, merged with the kernel log's: sink_events.c. */
+		{ { 0 } },
 	},
 };
 

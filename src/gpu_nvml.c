@@ -142,6 +142,8 @@ struct nvml_gpu {
 	bool energy_slow;
 	bool xid_registered;      /* its Xid events come to the event set */
 	uint64_t xids;            /* Xid events seen since gputel started */
+	unsigned int n_xid_codes; /* ... and per code (snapshot.h) */
+	struct gpu_xid_count xid_codes[GPU_XID_CODES_MAX];
 };
 
 struct nvml {
@@ -320,7 +322,28 @@ static void free_events(struct nvml *n)
 		n->gpu[i].xid_registered = false;
 }
 
-/* Takes the Xid events waiting now, without blocking; each is logged once. */
+/* One more event of code for g's per-code counts; a code past the table's room goes to "other". */
+static void count_xid_code(struct nvml_gpu *g, unsigned long long data)
+{
+	int32_t code = data <= 99999 ? (int32_t)data : GPU_XID_CODE_OTHER;
+	unsigned int i;
+
+	for (i = 0; i < g->n_xid_codes; i++)
+		if (g->xid_codes[i].code == code)
+			break;
+	if (i == g->n_xid_codes) {
+		if (g->n_xid_codes == GPU_XID_CODES_MAX - 1 && code != GPU_XID_CODE_OTHER)
+			code = GPU_XID_CODE_OTHER;
+		for (i = 0; i < g->n_xid_codes; i++)
+			if (g->xid_codes[i].code == code)
+				break;
+		if (i == g->n_xid_codes)
+			g->xid_codes[g->n_xid_codes++] = (struct gpu_xid_count){ code, 0 };
+	}
+	g->xid_codes[i].count++;
+}
+
+/* Takes the Xid events waiting now, without blocking. */
 static void drain_xids(struct nvml *n)
 {
 	nvmlEventData_t ev;
@@ -339,9 +362,9 @@ static void drain_xids(struct nvml *n)
 
 			if (g->dev != ev.device)
 				continue;
+			/* Logged, with what the code means, by the modes that run sink_events.c. */
 			g->xids++;
-			log_warn("nvml: gpu %u (%s): Xid %llu", g->id.index, g->id.uuid,
-				 (unsigned long long)ev.eventData);
+			count_xid_code(g, ev.eventData);
 			break;
 		}
 	}
@@ -731,6 +754,9 @@ static void nvml_sample(void *state, struct snapshot *snap)
 
 		out->id = g->id;
 		memset(out->st, VAL_ABSENT, sizeof out->st);
+		/* Running counts: a GPU that is down keeps the ones it had. */
+		out->n_xid_codes = g->n_xid_codes;
+		memcpy(out->xid_codes, g->xid_codes, g->n_xid_codes * sizeof g->xid_codes[0]);
 		if (n->driver_down || (g->health == GPU_HEALTH_DOWN && start < g->retry_at_ns)) {
 			out->health = GPU_HEALTH_DOWN;
 			all_ok = false;

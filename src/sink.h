@@ -84,5 +84,6 @@ struct sink_ops {
 extern const struct sink_ops sink_csv_ops;
 extern const struct sink_ops sink_prom_ops;
 extern const struct sink_ops sink_alloc_ops;
+extern const struct sink_ops sink_events_ops;
 
 #endif

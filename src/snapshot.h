@@ -48,11 +48,28 @@ struct gpu_ident {
 	char pci_bus_id[32];
 };
 
+/*
+ * Xid events NVML reported for a GPU since gputel started, per code: a
+ * running count, so that a consumer that skips a snapshot (a lite tick, a
+ * fresh sample) still sees every event as the difference from the last
+ * count it saw.  Codes beyond the first GPU_XID_CODES_MAX - 1 a GPU
+ * reports share the last entry, code GPU_XID_CODE_OTHER.
+ */
+#define GPU_XID_CODES_MAX 8
+#define GPU_XID_CODE_OTHER (-1)
+
+struct gpu_xid_count {
+	int32_t code;
+	uint64_t count;
+};
+
 struct gpu_reading {
 	struct gpu_ident id;
 	int health;                     /* enum gpu_health */
 	int64_t val[GPU_F__COUNT];
 	uint8_t st[GPU_F__COUNT];       /* enum val_state */
+	unsigned int n_xid_codes;       /* entries in xid_codes (0: none seen, or no event support) */
+	struct gpu_xid_count xid_codes[GPU_XID_CODES_MAX];
 };
 
 /* Every hwmon temperature channel and every RAPL zone, one value each. */

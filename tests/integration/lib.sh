@@ -15,6 +15,10 @@ T=$(mktemp -d /tmp/gputel-it.XXXXXX)
 chmod 755 "$T"
 PIDS=()
 N_FAIL=0
+# Agents read this empty kernel log, never the host's /dev/kmsg (tests that
+# want kernel events point GPUTEL_KMSG at a fixture of their own).
+: >"$T/kmsg.none"
+export GPUTEL_KMSG="$T/kmsg.none"
 
 cleanup() {
 	local p

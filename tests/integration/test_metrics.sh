@@ -96,17 +96,31 @@ dcgm_counters='DCGM_FI_DEV_(TOTAL_ENERGY_CONSUMPTION|ECC_SBE_VOL_TOTAL|ECC_DBE_V
 allowed_jn='jn_gpu_mem_used_mb metric names should not contain abbreviated units'
 allowed_dcgm="DCGM_FI_[A-Z_]+ label names should be written in 'snake_case' not 'camelCase'|$dcgm_counters counter metrics should have \"_total\" suffix"
 
-# Xid errors arrive as NVML events: counted per GPU and logged with their code.
+# Xid errors arrive as NVML events: the exporter counts them per GPU and
+# code (once the hold for a kernel line is over) and logs them with what
+# they mean.
 cat >"$T/xid.scn" <<'SCN'
 gpus 2
 at 0 all util=10 power_w=100
 at 0.1 1 xid=79
 SCN
 use_sim 2 "$T/xid.scn" intel
-"$GPUTEL" gpus --prometheus >"$T/m.txt" 2>"$T/err.txt"
-check "an Xid on gpu 1 counts 1 there" test "$(m gputel_gpu_xid_errors_total 1 '')" = "1"
-check "and 0 on gpu 0" test "$(m gputel_gpu_xid_errors_total 0 '')" = "0"
-check "the Xid is logged with its code" grep -q 'gpu 1 (GPU-[0-9a-f-]*): Xid 79$' "$T/err.txt"
+XPORT=$(free_port)
+"$GPUTEL" exporter --config /dev/null --bind 127.0.0.1 --port "$XPORT" --interval 0.2 2>"$T/err.txt" &
+XP=$!
+PIDS+=("$XP")
+for ((i = 0; i < 50; i++)); do
+	curl -s "http://127.0.0.1:$XPORT/metrics" >"$T/m.txt" 2>/dev/null
+	grep -q '^gputel_gpu_xid_errors_total' "$T/m.txt" && break
+	sleep 0.1
+done
+kill "$XP"
+wait "$XP" 2>/dev/null
+check "an Xid 79 on gpu 1 counts 1 there, with its code" test "$(m gputel_gpu_xid_errors_total 1 'xid="79"')" = "1"
+check "and gpu 0 has no Xid series" test -z "$(m gputel_gpu_xid_errors_total 0 '')"
+check "its time is there too" test -n "$(m gputel_gpu_xid_last_timestamp_seconds 1 'xid="79"')"
+check "the Xid is logged with its code and meaning" \
+	grep -q 'events: gpu 1 (GPU-[0-9a-f-]*): Xid 79 GPU_HAS_FALLEN_OFF_THE_BUS (fatal, from nvml)' "$T/err.txt"
 
 for scn in steady idle-load-idle unsupported slow-calls xid; do
 	use_sim 4 "$SCN/$scn.scn" amd

@@ -14,6 +14,9 @@ at 0 all util=50 power_w=300 clock_events=0x4
 at 0.5 0 xid=79
 SCN
 use_sim 2 "$T/xid.scn" intel
+# Kernel GPU events too, for their families (the Xid above is NVML's).
+cp "$FIX/kmsg/variants.kmsg" "$T/kmsg"
+export GPUTEL_KMSG="$T/kmsg"
 "$GPUTEL" agent --config /dev/null --out-dir "$T/out" --state-dir "$T/state" --control-socket "$SOCK" \
 	--exporter-bind 127.0.0.1 --exporter-port "$PORT" --poll-interval 0.2 --start-util 90 \
 	--metric-names gputel,jn,dcgm >"$T/agent.log" 2>&1 &

@@ -1,0 +1,563 @@
+/*
+ * sink_events.c - GPU fault events: the kernel's log (kmsg.h, in the agent)
+ * and NVML's Xid events (every snapshot), made one event per fault
+ * (gpu_events.h), and where each goes: a log line (at most
+ * LOG_PER_MINUTE a minute, the rest counted), a line in events.jsonl in the
+ * log directory (the agent), an event on /v1/events, and the counters
+ * per GPU and code on /metrics.
+ *
+ * The agent resumes the kernel log where it left off: the position (boot
+ * id and sequence number) is saved in the state directory after every
+ * tick that wrote an event, and every POSITION_SAVE_NS otherwise; at start
+ * the last kernel record in events.jsonl counts too, so a kill -9 between
+ * an event's line and the position's save does not write that event twice.
+ * A new boot (or no position) reads the kernel's buffer from its start:
+ * this boot's earlier faults are news to a new agent.
+ *
+ * The standalone exporter reads no kernel log and writes no file: it
+ * counts NVML's events.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "config.h"
+#include "gpu_events.h"
+#include "kmsg.h"
+#include "log.h"
+#include "outbuf.h"
+#include "pipeline.h"
+#include "prom.h"
+#include "sink.h"
+#include "util.h"
+
+#define POSITION_FILE "kmsg.position"
+#define EVENTS_FILE "events.jsonl"
+#define POSITION_SAVE_NS (60 * NS_PER_SEC)
+/* Kernel records taken per wake-up: a flood cannot hold the loop; the rest wait for the next. */
+#define DRAIN_MAX 256
+#define LOG_PER_MINUTE 20
+/* What of a kernel message goes into an event: the driver's lines are far shorter. */
+#define TEXT_MAX 1024
+/* How much of events.jsonl is read back at start for the last kernel record. */
+#define TAIL_MAX (64 * 1024)
+
+struct events_sink {
+	struct pipeline *p;
+	struct gpu_events *events;
+	struct kmsg *kmsg;                 /* NULL: no kernel log (the exporter, or none readable) */
+	char kmsg_path[CONFIG_TEXT_MAX];
+	char boot_id[KMSG_BOOT_ID_LEN];
+	char position_path[CONFIG_TEXT_MAX + 32];  /* "" when there is no state directory */
+	char events_path[CONFIG_TEXT_MAX + 32];    /* "" when no file is written */
+	uint64_t saved_seq;
+	bool saved_have;
+	bool event_since_save;
+	int64_t saved_mono_ns;
+	uint64_t last_snap_seq;
+	bool have_gpus;                    /* a snapshot came: kernel lines can be joined to GPUs */
+	uint64_t events_written, events_failed;
+	bool said_write_failure, said_position_failure, said_read_failure;
+	/* The log's rate limit. */
+	int64_t log_window_ns;
+	unsigned int logged_in_window;
+	uint64_t log_suppressed;
+	uint64_t lost_said;
+};
+
+/* text (len bytes) as JSON, valid UTF-8 without control characters, at most TEXT_MAX bytes of it. */
+static void put_text(struct outbuf *o, const char *text, size_t len)
+{
+	char buf[TEXT_MAX + 4];
+	size_t n = 0;
+
+	for (size_t i = 0; i < len && n < TEXT_MAX;) {
+		size_t bad = 0, take = len - i < TEXT_MAX - n ? len - i : TEXT_MAX - n;
+
+		if (!text_problem(text + i, take, &bad)) {
+			memcpy(buf + n, text + i, take);
+			n += take;
+			break;
+		}
+		memcpy(buf + n, text + i, bad);
+		n += bad;
+		buf[n++] = '?';
+		i += bad + 1;
+	}
+	buf[n] = '\0';
+	ob_put_json_str(o, buf);
+}
+
+static const char *kind_name(enum kevent_kind k)
+{
+	return k == KEVENT_XID ? "xid" : k == KEVENT_SXID ? "sxid" : "driver_message";
+}
+
+/* The event's fields as JSON members (no braces): for events.jsonl and /v1/events. */
+static void event_fields(struct outbuf *o, const struct events_sink *k, const struct gpu_event *ev)
+{
+	struct timespec at = { (time_t)(ev->wall_ns / NS_PER_SEC), (long)(ev->wall_ns % NS_PER_SEC) };
+	char ts[32];
+
+	fmt_iso8601_ms(ts, &at);
+	ob_puts(o, "\"at\": ");
+	ob_put_json_str(o, ts);
+	ob_puts(o, ", \"kind\": ");
+	ob_put_json_str(o, kind_name(ev->kind));
+	ob_puts(o, ", \"source\": ");
+	ob_put_json_str(o, ev->source);
+	if (ev->code >= 0) {
+		ob_puts(o, ", \"code\": ");
+		ob_put_i64(o, ev->code);
+	}
+	if (ev->info) {
+		ob_puts(o, ", \"name\": ");
+		ob_put_json_str(o, ev->info->name);
+		ob_puts(o, ", \"severity\": ");
+		ob_put_json_str(o, xid_severity_name(ev->info->severity));
+		ob_puts(o, ", \"action\": ");
+		ob_put_json_str(o, ev->info->action);
+	}
+	if (ev->fatal >= 0)
+		ob_puts(o, ev->fatal ? ", \"fatal\": true" : ", \"fatal\": false");
+	if (ev->gpu.index >= 0) {
+		ob_puts(o, ", \"gpu\": ");
+		ob_put_i64(o, ev->gpu.index);
+	}
+	if (ev->gpu.uuid[0]) {
+		ob_puts(o, ", \"uuid\": ");
+		ob_put_json_str(o, ev->gpu.uuid);
+	}
+	if (ev->gpu.pci[0]) {
+		ob_puts(o, ", \"pci_bus_id\": ");
+		ob_put_json_str(o, ev->gpu.pci);
+	}
+	if (ev->gpu_instance >= 0) {
+		ob_puts(o, ", \"gpu_instance\": ");
+		ob_put_i64(o, ev->gpu_instance);
+	}
+	if (ev->compute_instance >= 0) {
+		ob_puts(o, ", \"compute_instance\": ");
+		ob_put_i64(o, ev->compute_instance);
+	}
+	if (ev->pid >= 0) {
+		ob_puts(o, ", \"pid\": ");
+		ob_put_i64(o, ev->pid);
+	}
+	if (ev->process[0]) {
+		ob_puts(o, ", \"process\": ");
+		put_text(o, ev->process, strlen(ev->process));
+	}
+	if (ev->text) {
+		ob_puts(o, ", \"text\": ");
+		put_text(o, ev->text, ev->text_len);
+	}
+	if (ev->has_seq) {
+		ob_puts(o, ", \"kernel_seq\": ");
+		ob_put_u64(o, ev->seq);
+		ob_puts(o, ", \"boot_id\": ");
+		ob_put_json_str(o, k->boot_id);
+	}
+}
+
+/* One line, appended whole; opened per line, so logrotate needs no signal. */
+static void append_event(struct events_sink *k, const char *fields, size_t len)
+{
+	char line[TEXT_MAX * 8];
+	struct outbuf o = { line, 0, sizeof line, false };
+	struct timespec now;
+	char ts[32];
+	int fd, e = 0;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	fmt_iso8601_ms(ts, &now);
+	ob_puts(&o, "{\"time\": ");
+	ob_put_json_str(&o, ts);
+	ob_puts(&o, ", ");
+	ob_put(&o, fields, len);
+	ob_puts(&o, "}\n");
+	fd = open(k->events_path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (fd < 0 || o.full)
+		e = fd < 0 ? errno : EMSGSIZE;
+	else if (write(fd, o.p, o.len) != (ssize_t)o.len)
+		e = errno ? errno : ENOSPC;
+	if (fd >= 0)
+		close(fd);
+	if (e == 0) {
+		k->events_written++;
+		if (k->said_write_failure)
+			log_info("events: writing to %s again", k->events_path);
+		k->said_write_failure = false;
+		return;
+	}
+	k->events_failed++;
+	if (!k->said_write_failure)
+		log_warn("events: cannot append to %s: %s; events still go to the log, /metrics and /v1/events, "
+			 "and are counted (gputel_events_log_failures_total); check the log directory",
+			 k->events_path, strerror(e));
+	k->said_write_failure = true;
+}
+
+/* At most LOG_PER_MINUTE lines a minute: an Xid storm must not flood the journal. */
+static bool may_log(struct events_sink *k)
+{
+	int64_t now = mono_now_ns();
+
+	if (now - k->log_window_ns >= 60 * NS_PER_SEC) {
+		if (k->log_suppressed)
+			log_warn("events: %llu more event%s in the last minute were not logged (see events.jsonl and /metrics)",
+				 (unsigned long long)k->log_suppressed, plural_s(k->log_suppressed));
+		k->log_window_ns = now;
+		k->logged_in_window = 0;
+		k->log_suppressed = 0;
+	}
+	if (k->logged_in_window < LOG_PER_MINUTE) {
+		k->logged_in_window++;
+		return true;
+	}
+	k->log_suppressed++;
+	return false;
+}
+
+static void log_event(struct events_sink *k, const struct gpu_event *ev)
+{
+	char gpu[160] = "";
+	int text_len = ev->text_len > 300 ? 300 : (int)ev->text_len;
+
+	if (!may_log(k))
+		return;
+	if (ev->kind == KEVENT_NVRM) {
+		log_warn("events: driver: %.*s", text_len, ev->text);
+		return;
+	}
+	if (ev->kind == KEVENT_SXID) {
+		log_warn("events: nvswitch %s: SXid %d (%s): %.*s", ev->gpu.pci, ev->code,
+			 ev->fatal ? "fatal" : "non-fatal", text_len, ev->text);
+		return;
+	}
+	if (ev->gpu.index >= 0)
+		str_fmt(gpu, sizeof gpu, "gpu %d (%s)", ev->gpu.index, ev->gpu.uuid);
+	else
+		str_fmt(gpu, sizeof gpu, "gpu at %s%s%s", ev->gpu.pci, ev->gpu.uuid[0] ? " " : "", ev->gpu.uuid);
+	log_warn("events: %s: Xid %d %s (%s, from %s): %s; %s", gpu, ev->code, ev->info->name,
+		 xid_severity_name(ev->info->severity), ev->source, ev->info->meaning, ev->info->action);
+}
+
+static void on_event(void *ctx, const struct gpu_event *ev)
+{
+	struct events_sink *k = ctx;
+	char fields[TEXT_MAX * 6];
+	struct outbuf o = { fields, 0, sizeof fields - 1, false };   /* room for the NUL */
+
+	log_event(k, ev);
+	event_fields(&o, k, ev);
+	if (o.full)
+		return;   /* cannot happen: the text is bounded */
+	fields[o.len] = '\0';
+	if (k->events_path[0])
+		append_event(k, fields, o.len);
+	pipeline_event(k->p, ev->kind == KEVENT_XID ? "gpu_xid" : ev->kind == KEVENT_SXID ? "nvswitch_sxid" : "gpu_driver_message",
+		       fields);
+	k->event_since_save = true;
+}
+
+static void on_record(void *ctx, const struct kmsg_record *rec)
+{
+	struct events_sink *k = ctx;
+
+	gpu_events_kernel(k->events, rec, on_event, k);
+}
+
+static void drain(struct events_sink *k)
+{
+	const struct kmsg_stats *st;
+	int r;
+
+	if (!k->kmsg)
+		return;
+	r = kmsg_drain(k->kmsg, DRAIN_MAX, on_record, k);
+	if (r < 0)
+		log_once(&k->said_read_failure, LOG_WARN, "events: reading %s: %s", k->kmsg_path, strerror(-r));
+	st = kmsg_stats(k->kmsg);
+	if (st->lost > k->lost_said) {
+		log_warn("events: %llu kernel log record%s overwritten before gputel could read them (an overrun, or "
+			 "while it was stopped); GPU events among them are lost",
+			 (unsigned long long)(st->lost - k->lost_said), plural_s(st->lost - k->lost_said));
+		k->lost_said = st->lost;
+	}
+}
+
+static void save_position(struct events_sink *k, bool now)
+{
+	uint64_t seq;
+	int r;
+
+	if (!k->kmsg || !k->position_path[0] || !kmsg_last_seq(k->kmsg, &seq))
+		return;
+	if (k->saved_have && seq == k->saved_seq)
+		return;
+	if (!now && !k->event_since_save && mono_now_ns() - k->saved_mono_ns < POSITION_SAVE_NS)
+		return;
+	r = kmsg_position_save(k->position_path, k->boot_id, seq);
+	k->saved_mono_ns = mono_now_ns();
+	if (r != 0) {
+		if (!k->said_position_failure)
+			log_warn("events: cannot save the kernel log position to %s: %s; after a restart, events may be "
+				 "read again", k->position_path, strerror(-r));
+		k->said_position_failure = true;
+		return;
+	}
+	k->said_position_failure = false;
+	k->saved_seq = seq;
+	k->saved_have = true;
+	k->event_since_save = false;
+}
+
+/* The last kernel record of this boot that events.jsonl holds (a kill -9 before the position was saved). */
+static bool tail_seq(const struct events_sink *k, uint64_t *seq)
+{
+	char *buf = malloc(TAIL_MAX + 1), *line, *save = NULL;
+	struct stat st;
+	bool have = false;
+	ssize_t n;
+	int fd;
+
+	if (!buf)
+		return false;
+	fd = open(k->events_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		if (fd >= 0)
+			close(fd);
+		free(buf);
+		return false;
+	}
+	n = pread(fd, buf, TAIL_MAX, st.st_size > TAIL_MAX ? st.st_size - TAIL_MAX : 0);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		cJSON *j = cJSON_Parse(line);
+		const cJSON *boot = cJSON_GetObjectItemCaseSensitive(j, "boot_id");
+		const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, "kernel_seq");
+
+		if (cJSON_IsString(boot) && strcmp(boot->valuestring, k->boot_id) == 0 && cJSON_IsNumber(s) &&
+		    s->valuedouble >= 0 && (!have || (uint64_t)s->valuedouble > *seq)) {
+			*seq = (uint64_t)s->valuedouble;
+			have = true;
+		}
+		cJSON_Delete(j);
+	}
+	free(buf);
+	return have;
+}
+
+/* Where to start reading: after the saved position and after the last event written, this boot. */
+static void open_kernel_log(struct events_sink *k, const struct config *cfg)
+{
+	const char *env = getenv("GPUTEL_KMSG"), *procfs = getenv("GPUTEL_PROCFS_ROOT");
+	char saved_boot[KMSG_BOOT_ID_LEN], err[512];
+	uint64_t after = 0, seq;
+	bool resume = false;
+	int r;
+
+	str_copy(k->kmsg_path, env && *env ? env : KMSG_DEFAULT_PATH, sizeof k->kmsg_path);
+	if (kmsg_boot_id(procfs && *procfs ? procfs : "/proc", k->boot_id) != 0)
+		str_copy(k->boot_id, "unknown", sizeof k->boot_id);
+	if (str_fmt(k->position_path, sizeof k->position_path, "%s/%s", cfg->state_dir, POSITION_FILE) < 0 ||
+	    access(cfg->state_dir, W_OK | X_OK) != 0) {
+		log_warn("events: state-dir %s is not writable: the kernel log is read from its start at every start",
+			 cfg->state_dir);
+		k->position_path[0] = '\0';
+	}
+	if (k->position_path[0]) {
+		r = kmsg_position_load(k->position_path, saved_boot, &seq);
+		if (r == 0 && strcmp(saved_boot, k->boot_id) == 0) {
+			resume = true;
+			after = seq;
+			k->saved_have = true;
+			k->saved_seq = seq;
+		} else if (r == 0) {
+			log_info("events: a new boot since %s was saved: reading this boot's kernel log from its start",
+				 k->position_path);
+		} else if (r != -ENOENT) {
+			log_warn("events: %s is not a kernel log position (%s); reading the kernel log from its start",
+				 k->position_path, strerror(-r));
+		}
+	}
+	if (k->events_path[0] && tail_seq(k, &seq) && (!resume || seq > after)) {
+		resume = true;
+		after = seq;
+	}
+	r = kmsg_open(&k->kmsg, k->kmsg_path, resume, after, err, sizeof err);
+	if (r != 0) {
+		log_warn("events: no kernel log: %s; Xids still come from NVML, without process or text", err);
+		k->kmsg = NULL;
+		return;
+	}
+	log_info("events: reading GPU events from %s%s", k->kmsg_path, resume ? ", resumed where it left off" : "");
+}
+
+static int events_sink_open(void **self, struct pipeline *p, char *err, size_t errlen)
+{
+	const struct config *cfg = p->st.cfg;
+	struct events_sink *k = calloc(1, sizeof *k);
+
+	if (!k || !(k->events = gpu_events_new())) {
+		free(k);
+		str_copy(err, "out of memory", errlen);
+		return -1;
+	}
+	k->p = p;
+	k->log_window_ns = mono_now_ns();
+	if (strcmp(p->st.mode, "agent") == 0) {
+		if (access(cfg->logdir, W_OK | X_OK) == 0)
+			str_fmt(k->events_path, sizeof k->events_path, "%s/%s", cfg->logdir, EVENTS_FILE);
+		open_kernel_log(k, cfg);
+	}
+	*self = k;
+	return 0;
+}
+
+static void events_sink_write(void *self, const struct snapshot *snap)
+{
+	struct events_sink *k = self;
+
+	if (snap->seq == k->last_snap_seq)
+		return;
+	k->last_snap_seq = snap->seq;
+	/* The snapshot first: its GPUs are what the kernel lines' bus addresses are joined to. */
+	gpu_events_snapshot(k->events, snap, on_event, k);
+	k->have_gpus = true;
+	if (k->kmsg && kmsg_fd(k->kmsg) < 0)
+		drain(k);
+	save_position(k, false);
+}
+
+static int events_sink_fd(void *self)
+{
+	return kmsg_fd(((struct events_sink *)self)->kmsg);
+}
+
+static void events_sink_io(void *self)
+{
+	struct events_sink *k = self;
+
+	/* Before the first snapshot the records wait in the kernel's buffer: no GPU is known to join them to. */
+	if (kmsg_fd(k->kmsg) >= 0 && k->have_gpus)
+		drain(k);
+}
+
+/* name{gpu="0",uuid="...",pci_bus_id="...",name="...",xid="79"} */
+static void xid_series(struct outbuf *o, const char *name, const struct gpu_event_count *c)
+{
+	ob_puts(o, name);
+	ob_puts(o, "{gpu=\"");
+	if (c->gpu.index >= 0)
+		ob_put_u64(o, (uint64_t)c->gpu.index);
+	ob_puts(o, "\",uuid=\"");
+	prom_put_label_value(o, c->gpu.uuid);
+	ob_puts(o, "\",pci_bus_id=\"");
+	prom_put_label_value(o, c->gpu.pci);
+	ob_puts(o, "\",name=\"");
+	prom_put_label_value(o, c->gpu.name);
+	ob_puts(o, "\",xid=\"");
+	ob_put_i64(o, c->code);
+	ob_puts(o, "\"} ");
+}
+
+static void counter(struct outbuf *o, const char *name, const char *help, uint64_t v)
+{
+	prom_family(o, name, "counter", help);
+	ob_puts(o, name);
+	ob_put(o, " ", 1);
+	ob_put_u64(o, v);
+	ob_put(o, "\n", 1);
+}
+
+static void events_sink_metrics(void *self, struct outbuf *o, const struct snapshot *snap)
+{
+	const struct events_sink *k = self;
+	size_t n;
+	const struct gpu_event_count *c = gpu_events_counts(k->events, &n);
+	bool any = false;
+
+	(void)snap;
+	for (size_t i = 0; i < n; i++) {
+		if (c[i].kind != KEVENT_XID)
+			continue;
+		if (!any)
+			prom_family(o, "gputel_gpu_xid_errors_total", "counter",
+				    "Xid errors (GPU faults the driver reports) per GPU and code, one per fault whether the kernel log, NVML or both reported it.");
+		any = true;
+		xid_series(o, "gputel_gpu_xid_errors_total", &c[i]);
+		ob_put_u64(o, c[i].count);
+		ob_put(o, "\n", 1);
+	}
+	any = false;
+	for (size_t i = 0; i < n; i++) {
+		if (c[i].kind != KEVENT_XID)
+			continue;
+		if (!any)
+			prom_family(o, "gputel_gpu_xid_last_timestamp_seconds", "gauge",
+				    "When the last Xid of each GPU and code happened, in seconds since the epoch.");
+		any = true;
+		xid_series(o, "gputel_gpu_xid_last_timestamp_seconds", &c[i]);
+		ob_put_scaled(o, c[i].last_wall_ns, NS_PER_SEC, 3);
+		ob_put(o, "\n", 1);
+	}
+	any = false;
+	for (size_t i = 0; i < n; i++) {
+		if (c[i].kind != KEVENT_SXID)
+			continue;
+		if (!any)
+			prom_family(o, "gputel_nvswitch_sxid_errors_total", "counter",
+				    "SXid errors (NVSwitch faults) per switch and code, from the kernel log.");
+		any = true;
+		ob_puts(o, "gputel_nvswitch_sxid_errors_total{pci_bus_id=\"");
+		prom_put_label_value(o, c[i].gpu.pci);
+		ob_puts(o, "\",sxid=\"");
+		ob_put_i64(o, c[i].code);
+		ob_puts(o, "\"} ");
+		ob_put_u64(o, c[i].count);
+		ob_put(o, "\n", 1);
+	}
+	if (!k->kmsg)
+		return;
+	counter(o, "gputel_kernel_log_records_read_total", "Kernel log records read.", kmsg_stats(k->kmsg)->records);
+	counter(o, "gputel_kernel_log_records_lost_total",
+		"Kernel log records overwritten before they could be read (an overrun, or while gputel was stopped).",
+		kmsg_stats(k->kmsg)->lost);
+	counter(o, "gputel_kernel_log_records_malformed_total",
+		"Kernel log lines that were not records (a file or FIFO given as GPUTEL_KMSG), or too long.",
+		kmsg_stats(k->kmsg)->malformed);
+	if (k->events_path[0])
+		counter(o, "gputel_events_log_failures_total", "Events that could not be appended to events.jsonl.",
+			k->events_failed);
+}
+
+static void events_sink_close(void *self)
+{
+	struct events_sink *k = self;
+
+	drain(k);
+	save_position(k, true);
+	kmsg_close(k->kmsg);
+	gpu_events_free(k->events);
+	free(k);
+}
+
+const struct sink_ops sink_events_ops = {
+	.name = "events",
+	.open = events_sink_open,
+	.write = events_sink_write,
+	.metrics = events_sink_metrics,
+	.fd = events_sink_fd,
+	.io = events_sink_io,
+	.close = events_sink_close,
+};

@@ -99,5 +99,16 @@ finish() {
 	[ "$N_FAIL" -eq 0 ]
 }
 
+# control_ready SOCK [TENTHS]: waits up to TENTHS tenths of a second
+# (default 50) for the agent's control socket to answer; 1 if it never does.
+control_ready() {
+	local i
+	for ((i = 0; i < ${2:-50}; i++)); do
+		[ -S "$1" ] && curl -s --unix-socket "$1" -o /dev/null http://x/v1/status && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # A TCP port on loopback that nothing listens on now.
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }

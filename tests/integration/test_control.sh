@@ -20,11 +20,7 @@ start_agent() {
 		--poll-interval 0.2 "$@" >>"$T/agent.log" 2>&1 &
 	AG=$!
 	PIDS+=("$AG")
-	for ((i = 0; i < 50; i++)); do
-		[ -S "$SOCK" ] && curl -s --unix-socket "$SOCK" -o /dev/null http://x/v1/status && return 0
-		sleep 0.1
-	done
-	return 1
+	control_ready "$SOCK"
 }
 # req METHOD PATH [BODY]: the body, then the status code on its own line.
 req() {

@@ -18,11 +18,7 @@ start_agent() { # poll interval
 		--exporter-bind 127.0.0.1 --exporter-port "$PORT" --poll-interval "$1" >>"$T/agent.log" 2>&1 &
 	AG=$!
 	PIDS+=("$AG")
-	for ((i = 0; i < 100; i++)); do
-		[ -S "$SOCK" ] && curl -s --unix-socket "$SOCK" -o /dev/null http://x/v1/status && return 0
-		sleep 0.1
-	done
-	return 1
+	control_ready "$SOCK" 100
 }
 stop_agent() {
 	kill "$AG" 2>/dev/null

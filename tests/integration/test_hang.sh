@@ -18,11 +18,7 @@ start_agent() {
 		>"$1" 2>&1 &
 	AG=$!
 	PIDS+=("$AG")
-	for ((i = 0; i < 50; i++)); do
-		curl -s --unix-socket "$SOCK" -o /dev/null http://x/v1/status && return 0
-		sleep 0.1
-	done
-	return 1
+	control_ready "$SOCK"
 }
 # rtt METHOD PATH [BODY]: "HTTP-code seconds" of one request on the control socket.
 rtt() {

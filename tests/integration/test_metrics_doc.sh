@@ -21,7 +21,7 @@ export GPUTEL_KMSG="$T/kmsg"
 	--exporter-bind 127.0.0.1 --exporter-port "$PORT" --poll-interval 0.2 --start-util 90 \
 	--metric-names gputel,jn,dcgm >"$T/agent.log" 2>&1 &
 PIDS+=("$!")
-for ((i = 0; i < 50; i++)); do curl -s --unix-socket "$SOCK" -o /dev/null http://x/v1/status && break; sleep 0.1; done
+control_ready "$SOCK"
 curl -s --unix-socket "$SOCK" -o /dev/null -X POST -d '{"id": "doc", "owner": "test"}' http://x/v1/allocations
 sleep 1.5
 curl -s "http://127.0.0.1:$PORT/metrics" >"$T/m.txt"

@@ -52,7 +52,7 @@ PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 	>"$T/agent.log" 2>&1 &
 AG=$!
 PIDS+=("$AG")
-for ((i = 0; i < 100; i++)); do curl -s --unix-socket "$SOCK" -o /dev/null http://x/v1/status && break; sleep 0.1; done
+control_ready "$SOCK" 100
 n=0
 for ((i = 0; i < 40; i++)); do
 	curl -s --unix-socket "$SOCK" -o /dev/null -X POST -d '{"id": "t'$i'"}' http://x/v1/allocations &&

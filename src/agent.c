@@ -104,7 +104,7 @@ static void run_hook(struct agent_policy *a, const char *cmd, const char *event,
 		     const struct run_state *st, const struct snapshot *snap)
 {
 	char ts[32];
-	struct hook_event ev = { event, ts, a->sample.util_cpct, st->csv_path };
+	struct hook_event ev = { .event = event, .time_iso = ts, .util_cpct = a->sample.util_cpct, .csv = st->csv_path };
 
 	if (!*cmd)
 		return;

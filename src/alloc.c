@@ -22,6 +22,7 @@
 #include "host.h"
 #include "log.h"
 #include "util.h"
+#include "xid.h"
 
 #define STATE_VERSION 1
 #define STATE_MAX_BYTES (64u << 20)
@@ -658,6 +659,30 @@ void alloc_account(struct alloc_table *t, const struct snapshot *snap)
 	}
 }
 
+size_t alloc_note_xid(struct alloc_table *t, const char *uuid, int gpu_index, int code, int64_t wall_ns)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < t->n; i++) {
+		struct alloc *a = &t->a[i];
+		struct alloc_usage *u = &a->use;
+		bool holds = false;
+
+		for (unsigned int k = 0; k < a->n_gpus && !holds; k++)
+			holds = strcasecmp(a->gpu[k].uuid, uuid) == 0;
+		/* A fault from before it began (this boot's kernel log, read at start) is not its own. */
+		if (!holds || wall_ns < a->begun_wall_ns)
+			continue;
+		if (u->n_xid_events < ALLOC_XID_EVENTS_MAX)
+			u->xid_events[u->n_xid_events++] = (struct alloc_xid_event){ code, gpu_index, wall_ns };
+		else if (u->xid_events_dropped < (uint64_t)ALLOC_COUNT_MAX)
+			u->xid_events_dropped++;
+		t->changes++;
+		n++;
+	}
+	return n;
+}
+
 /* ---- reaping ---- */
 
 bool alloc_pid_alive(int64_t pid)
@@ -806,6 +831,25 @@ void alloc_json(struct outbuf *o, const struct alloc *a)
 	ob_put_scaled(o, u->throttle_ns, NS_PER_SEC, 3);
 	put_key(o, "xids");
 	ob_put_u64(o, u->xids);
+	put_key(o, "xid_events");
+	ob_puts(o, "[");
+	for (unsigned int i = 0; i < u->n_xid_events; i++) {
+		const struct alloc_xid_event *x = &u->xid_events[i];
+
+		ob_puts(o, i ? ", {\"code\": " : "{\"code\": ");
+		ob_put_i64(o, x->code);
+		put_key(o, "name");
+		ob_put_json_str(o, xid_lookup(x->code)->name);
+		if (x->gpu_index >= 0) {
+			put_key(o, "gpu");
+			ob_put_i64(o, x->gpu_index);
+		}
+		put_time(o, "at", x->wall_ns);
+		ob_puts(o, "}");
+	}
+	ob_puts(o, "]");
+	put_key(o, "xid_events_dropped");
+	ob_put_u64(o, u->xid_events_dropped);
 	ob_puts(o, "}");
 }
 
@@ -873,6 +917,18 @@ static void state_alloc(struct outbuf *o, const struct alloc *a)
 	put_int(o, "throttle_ns", u->throttle_ns);
 	put_int(o, "xids", (int64_t)u->xids);
 	put_int(o, "gpu_unmeasured_ns", u->gpu_unmeasured_ns);
+	put_key(o, "xid_events");
+	ob_puts(o, "[");
+	for (unsigned int i = 0; i < u->n_xid_events; i++) {
+		ob_puts(o, i ? ", {\"code\": \"" : "{\"code\": \"");
+		ob_put_i64(o, u->xid_events[i].code);
+		ob_puts(o, "\"");
+		put_int(o, "gpu", u->xid_events[i].gpu_index);
+		put_int(o, "wall_ns", u->xid_events[i].wall_ns);
+		ob_puts(o, "}");
+	}
+	ob_puts(o, "]");
+	put_int(o, "xid_events_dropped", (int64_t)u->xid_events_dropped);
 	put_bool(o, "cpu_mark_have", a->cpu_mark_have);
 	put_int(o, "cpu_mark_uj", (int64_t)a->cpu_mark_uj);
 	put_bool(o, "dram_mark_have", a->dram_mark_have);
@@ -929,7 +985,7 @@ int alloc_save(const struct alloc_table *t, const char *path, char *err, size_t 
 	int fd, r;
 
 	for (size_t i = 0; i < t->n; i++)
-		cap += 2048 + t->a[i].n_gpus * 256 + (t->a[i].labels_json ? strlen(t->a[i].labels_json) : 2) +
+		cap += 2048 + ALLOC_XID_EVENTS_MAX * 80 + t->a[i].n_gpus * 256 + (t->a[i].labels_json ? strlen(t->a[i].labels_json) : 2) +
 		       6 * (strlen(t->a[i].id) + strlen(t->a[i].owner));
 	o = (struct outbuf){ malloc(cap), 0, cap, false };
 	if (!o.p) {
@@ -1098,6 +1154,38 @@ static int load_gpu(struct alloc_gpu *ag, const cJSON *g, const struct snapshot 
 	return 0;
 }
 
+/* The Xids listed, held to what alloc_note_xid() could have made; a file from before them has none. */
+static int load_xid_events(const cJSON *e, struct alloc_usage *u, char *why, size_t whylen)
+{
+	const cJSON *list = cJSON_GetObjectItemCaseSensitive(e, "xid_events"), *x;
+	const cJSON *dropped = cJSON_GetObjectItemCaseSensitive(e, "xid_events_dropped");
+	int64_t v;
+
+	u->n_xid_events = 0;
+	u->xid_events_dropped = 0;
+	if (!list && !dropped)
+		return 0;
+	if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) > ALLOC_XID_EVENTS_MAX)
+		return fail(why, whylen, "xid_events is not a list of at most %d entries", ALLOC_XID_EVENTS_MAX);
+	cJSON_ArrayForEach(x, list) {
+		struct alloc_xid_event *ev = &u->xid_events[u->n_xid_events];
+		int64_t code, gpu;
+		char what[160] = "not an object";
+
+		if (!cJSON_IsObject(x) || get_int(x, "code", 0, 99999, &code, what, sizeof what) ||
+		    get_int(x, "gpu", -1, INT32_MAX, &gpu, what, sizeof what) ||
+		    get_int(x, "wall_ns", 0, ALLOC_TIME_MAX_NS, &ev->wall_ns, what, sizeof what))
+			return fail(why, whylen, "xid_events[%u] is damaged: %s", u->n_xid_events, what);
+		ev->code = (int32_t)code;
+		ev->gpu_index = (int32_t)gpu;
+		u->n_xid_events++;
+	}
+	if (get_int(e, "xid_events_dropped", 0, ALLOC_COUNT_MAX, &v, why, whylen) != 0)
+		return -1;
+	u->xid_events_dropped = (uint64_t)v;
+	return 0;
+}
+
 /*
  * One saved allocation, held to what a begin and the accounting could have
  * made of it: the same string checks, and bounds that keep every sum it
@@ -1181,6 +1269,8 @@ static int load_alloc(struct alloc *a, const cJSON *e, const struct snapshot *sn
 	u->util_samples = (uint64_t)v[2];
 	u->util_peak_pct = v[3] > 100 ? 100 : (int)v[3];
 	u->xids = (uint64_t)v[4];
+	if (load_xid_events(e, u, why, whylen) != 0)
+		return -1;
 	u->cpu_energy_known = get_bool(e, "cpu_energy_known");
 	u->dram_energy_known = get_bool(e, "dram_energy_known");
 	a->cpu_mark_have = get_bool(e, "cpu_mark_have");

@@ -81,6 +81,19 @@ struct alloc_gpu {
 };
 
 /* What the allocation used; summed or maxed over its GPUs and ticks. */
+/*
+ * The Xids an allocation saw, as the agent published them (one per fault,
+ * kernel log and NVML merged: gpu_events.h): the first ALLOC_XID_EVENTS_MAX,
+ * the rest counted.
+ */
+#define ALLOC_XID_EVENTS_MAX 16
+
+struct alloc_xid_event {
+	int32_t code;
+	int32_t gpu_index;              /* -1: the GPU's index was not known */
+	int64_t wall_ns;
+};
+
 struct alloc_usage {
 	int64_t gpu_energy_uj;          /* counter deltas, or integrated power */
 	uint64_t gpu_energy_integrated; /* GPU-ticks measured by integrating power */
@@ -100,6 +113,9 @@ struct alloc_usage {
 	 * power reading.  Above 0, the energy figure is partial.
 	 */
 	int64_t gpu_unmeasured_ns;
+	unsigned int n_xid_events;
+	uint64_t xid_events_dropped;
+	struct alloc_xid_event xid_events[ALLOC_XID_EVENTS_MAX];
 };
 
 struct alloc {
@@ -187,6 +203,13 @@ void alloc_account(struct alloc_table *t, const struct snapshot *snap);
  */
 struct alloc *alloc_due(struct alloc_table *t, size_t from, int64_t now_wall_ns,
 			bool (*pid_alive)(int64_t pid), const char **reason);
+
+/*
+ * An Xid the agent published (sink_events.c): listed in every live
+ * allocation that holds the GPU uuid and had begun by then.  Returns how
+ * many allocations it went to.
+ */
+size_t alloc_note_xid(struct alloc_table *t, const char *uuid, int gpu_index, int code, int64_t wall_ns);
 
 /* kill(pid, 0) says the process exists (EPERM counts as alive). */
 bool alloc_pid_alive(int64_t pid);

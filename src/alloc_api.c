@@ -28,7 +28,7 @@ static int64_t wall_now_ns(void)
 /* An upper bound on alloc_json()'s length for a. */
 static size_t json_size(const struct alloc *a)
 {
-	return 1664 + (a->labels_json ? strlen(a->labels_json) : 2) + (size_t)a->n_gpus * 140 +
+	return 1664 + ALLOC_XID_EVENTS_MAX * 128 + (a->labels_json ? strlen(a->labels_json) : 2) + (size_t)a->n_gpus * 140 +
 	       6 * (strlen(a->id) + strlen(a->owner));
 }
 

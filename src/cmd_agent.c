@@ -33,7 +33,7 @@ static const char agent_usage[] =
 	"usage: gputel agent [--start-util PCT] [--start-seconds S] [--stop-util PCT] [--stop-seconds S]\n"
 	"                    [--poll-interval S] [--out-dir DIR] [--exporter-port PORT]\n"
 	"                    [--exporter-bind ADDR] [--exporter-mode always|active] [--gpus LIST]\n"
-	"                    [--on-start CMD] [--on-stop CMD] [--metric-names LIST]\n"
+	"                    [--on-start CMD] [--on-stop CMD] [--on-xid CMD] [--metric-names LIST]\n"
 	"                    [--control-socket PATH] [--state-dir DIR] [--idle-sample-seconds S]\n"
 	"                    [--log-level LEVEL] [--config FILE] [--duration S] [--exit-when-idle]\n"
 	"                    [--log-to-state-dir] [--quiet | --verbose]\n"

@@ -161,6 +161,28 @@ static double age_of(const char *iso)
 	return (double)now.tv_sec + now.tv_nsec / 1e9 - ((double)timegm(&tm) + strtod(rest, NULL));
 }
 
+/* The faults it saw, one line each: code, name, GPU, time. */
+static void print_xid_events(FILE *f, const cJSON *j)
+{
+	const cJSON *list = cJSON_GetObjectItemCaseSensitive(j, "xid_events"), *x;
+	double dropped;
+	bool known;
+
+	cJSON_ArrayForEach(x, list) {
+		double gpu = num(x, "gpu", &known);
+
+		if (known)
+			fprintf(f, "                  Xid %.0f %s on gpu %.0f at %s\n", num(x, "code", &known),
+				str_of(x, "name"), gpu, str_of(x, "at"));
+		else
+			fprintf(f, "                  Xid %.0f %s at %s\n", num(x, "code", &known), str_of(x, "name"),
+				str_of(x, "at"));
+	}
+	dropped = num(j, "xid_events_dropped", &known);
+	if (known && dropped > 0)
+		fprintf(f, "                  ... and %.0f more\n", dropped);
+}
+
 /* The lines of what an allocation used, under its heading. */
 static void print_usage_lines(FILE *f, const cJSON *j)
 {
@@ -200,6 +222,7 @@ static void print_usage_lines(FILE *f, const cJSON *j)
 		fprintf(f, "  throttled       %.1f s\n", v);
 	v = num(j, "xids", &k1);
 	fprintf(f, "  xid errors      %.0f\n", v);
+	print_xid_events(f, j);
 }
 
 void alloc_print_summary(FILE *f, const char *json)

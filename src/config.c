@@ -62,6 +62,8 @@ const struct config_key_info config_keys[CONFIG_KEY__COUNT] = {
 		"", true, "command run, without a shell, when activity starts; empty: none", NULL },
 	[CONFIG_ON_STOP] = { "JN_ON_STOP", CONFIG_T_COMMAND, FIELD(on_stop), 0, CONFIG_TEXT_MAX - 1, NULL,
 		"", true, "command run, without a shell, when activity stops; empty: none", NULL },
+	[CONFIG_ON_XID] = { "JN_ON_XID", CONFIG_T_COMMAND, FIELD(on_xid), 0, CONFIG_TEXT_MAX - 1, NULL,
+		"", true, "command run, without a shell, for each Xid (the event in its environment, docs/events.md); empty: none", NULL },
 	[CONFIG_GPUS] = { "JN_GPUS", CONFIG_T_GPUS, FIELD(gpus), 0, CONFIG_MAX_GPU_INDEX, NULL,
 		"all", false, "GPUs to watch: all, or indexes such as 0,1 or 0-3", NULL },
 	[CONFIG_LOG_LEVEL] = { "JN_LOG_LEVEL", CONFIG_T_ENUM, FIELD(log_level), 0, 0, level_choices,
@@ -930,7 +932,7 @@ int config_load_file(struct config *cfg, const char *path, struct config_errors 
 		goto out;
 	}
 	if (S_ISREG(st.st_mode) && (st.st_mode & S_IWOTH))
-		add_msg(errs, true, "%s: warning: any user can write it, and its JN_ON_START/JN_ON_STOP commands run as the service; chmod o-w %s",
+		add_msg(errs, true, "%s: warning: any user can write it, and its JN_ON_START/JN_ON_STOP/JN_ON_XID commands run as the service; chmod o-w %s",
 			path, path);
 	buf = malloc(CONFIG_FILE_MAX + 1);
 	if (!buf) {

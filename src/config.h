@@ -67,6 +67,7 @@ enum config_key {
 	CONFIG_METRIC_NAMES,
 	CONFIG_ON_START,
 	CONFIG_ON_STOP,
+	CONFIG_ON_XID,
 	CONFIG_GPUS,
 	CONFIG_LOG_LEVEL,
 	CONFIG_CONTROL_SOCKET,
@@ -131,6 +132,7 @@ struct config {
 	unsigned int metric_names;              /* JN_METRIC_NAMES, CONFIG_METRICS_* */
 	char on_start[CONFIG_TEXT_MAX];         /* JN_ON_START, "" = none */
 	char on_stop[CONFIG_TEXT_MAX];          /* JN_ON_STOP, "" = none */
+	char on_xid[CONFIG_TEXT_MAX];           /* JN_ON_XID, "" = none */
 	struct config_gpu_set gpus;             /* JN_GPUS */
 	enum log_level log_level;               /* JN_LOG_LEVEL */
 	char control_socket[CONFIG_TEXT_MAX];   /* JN_CONTROL_SOCKET, "" = none */

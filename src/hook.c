@@ -57,9 +57,12 @@ int hook_start(struct hooks *h, const char *cmdline, const struct hook_event *ev
 	static char words[4096];
 	char *argv[HOOK_MAX_ARGS + 1];
 	char e_event[64], e_time[64], e_util[64], e_csv[4200];
-	char *env_add[] = { e_event, e_time, e_util, e_csv, NULL };
+	char *env_add[4 + HOOK_MAX_EXTRA_ENV + 1] = { e_event, e_time, e_util, e_csv, NULL };
 	struct child_spec spec = { .argv = argv, .env_add = env_add, .stdin_null = true };
 	int slot = -1, argc, r;
+
+	for (int i = 0; ev->extra_env && ev->extra_env[i] && i < HOOK_MAX_EXTRA_ENV; i++)
+		env_add[4 + i] = ev->extra_env[i];
 
 	for (int i = 0; i < HOOK_MAX_RUNNING; i++)
 		if (h->run[i].c.pid == 0) {
@@ -80,8 +83,11 @@ int hook_start(struct hooks *h, const char *cmdline, const struct hook_event *ev
 	/* The child gets our environment plus the event; stdout and stderr stay ours (the journal). */
 	str_fmt(e_event, sizeof e_event, "GPUTEL_EVENT=%s", ev->event);
 	str_fmt(e_time, sizeof e_time, "GPUTEL_EVENT_TIME=%s", ev->time_iso);
-	str_fmt(e_util, sizeof e_util, "GPUTEL_UTIL_PERCENT=%lld.%02lld",
-		(long long)(ev->util_cpct / 100), (long long)(ev->util_cpct % 100));
+	if (ev->util_cpct < 0)
+		str_copy(e_util, "GPUTEL_UTIL_PERCENT=", sizeof e_util);
+	else
+		str_fmt(e_util, sizeof e_util, "GPUTEL_UTIL_PERCENT=%lld.%02lld",
+			(long long)(ev->util_cpct / 100), (long long)(ev->util_cpct % 100));
 	str_fmt(e_csv, sizeof e_csv, "GPUTEL_CSV=%s", ev->csv ? ev->csv : "");
 	r = child_start(&h->run[slot].c, &spec);
 	if (r != 0) {
@@ -93,6 +99,14 @@ int hook_start(struct hooks *h, const char *cmdline, const struct hook_event *ev
 	str_copy(h->run[slot].name, argv[0], sizeof h->run[slot].name);
 	log_info("hook: started the %s hook %s (pid %d)", ev->event, argv[0], (int)h->run[slot].c.pid);
 	return 0;
+}
+
+bool hook_slot_free(const struct hooks *h)
+{
+	for (int i = 0; i < HOOK_MAX_RUNNING; i++)
+		if (h->run[i].c.pid == 0)
+			return true;
+	return false;
 }
 
 void hook_reap(struct hooks *h, int64_t now_ns)

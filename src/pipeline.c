@@ -83,6 +83,13 @@ void pipeline_event(struct pipeline *p, const char *name, const char *fields_jso
 			p->sinks[i].ops->event(p->sinks[i].self, name, fields_json);
 }
 
+void pipeline_gpu_event(struct pipeline *p, const struct gpu_event *ev)
+{
+	for (size_t i = 0; i < p->n_sinks; i++)
+		if (p->sinks[i].ops->gpu_event)
+			p->sinks[i].ops->gpu_event(p->sinks[i].self, ev);
+}
+
 size_t pipeline_fds(const struct pipeline *p, int *fds, size_t max)
 {
 	size_t n = 0;

@@ -77,6 +77,9 @@ void pipeline_metrics(struct pipeline *p, struct outbuf *o, const struct snapsho
 /* Publishes an event to the sinks that carry events (/v1/events). fields_json may be NULL. */
 void pipeline_event(struct pipeline *p, const char *name, const char *fields_json);
 
+/* Hands a GPU fault to the sinks that keep them (the allocations' Xid lists). */
+void pipeline_gpu_event(struct pipeline *p, const struct gpu_event *ev);
+
 /* The sinks' descriptors (up to max), and serving one (fd -1: every sink, after a tick). */
 size_t pipeline_fds(const struct pipeline *p, int *fds, size_t max);
 void pipeline_io(struct pipeline *p, int fd);

@@ -26,6 +26,7 @@
 #include "snapshot.h"
 
 struct config;
+struct gpu_event;
 struct pipeline;
 struct sampler;
 
@@ -74,6 +75,8 @@ struct sink_ops {
 	void (*metrics)(void *self, struct outbuf *o, const struct snapshot *snap);
 	/* Optional: an event for /v1/events ({"event": name, "time": ..., fields}). */
 	void (*event)(void *self, const char *name, const char *fields_json);
+	/* Optional: a GPU fault the events sink published (gpu_events.h). */
+	void (*gpu_event)(void *self, const struct gpu_event *ev);
 	/* Optional: a descriptor for the loop to watch; io() runs when it is readable and after every tick. */
 	int (*fd)(void *self);
 	void (*io)(void *self);

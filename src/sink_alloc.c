@@ -26,6 +26,7 @@
 #include "alloc_api.h"
 #include "config.h"
 #include "control.h"
+#include "gpu_events.h"
 #include "log.h"
 #include "pipeline.h"
 #include "prom.h"
@@ -161,6 +162,15 @@ static void alloc_sink_event(void *self, const char *name, const char *fields_js
 	alloc_api_event(&k->api, name, fields_json);
 }
 
+/* An Xid goes into the list of every live allocation on its GPU. */
+static void alloc_sink_gpu_event(void *self, const struct gpu_event *ev)
+{
+	struct alloc_sink *k = self;
+
+	if (ev->kind == KEVENT_XID && ev->gpu.uuid[0])
+		alloc_note_xid(&k->api.table, ev->gpu.uuid, ev->gpu.index, ev->code, ev->wall_ns);
+}
+
 static int alloc_sink_fd(void *self)
 {
 	return control_fd(((struct alloc_sink *)self)->control);
@@ -290,6 +300,7 @@ const struct sink_ops sink_alloc_ops = {
 	.fresh = alloc_sink_fresh,
 	.metrics = alloc_sink_metrics,
 	.event = alloc_sink_event,
+	.gpu_event = alloc_sink_gpu_event,
 	.fd = alloc_sink_fd,
 	.io = alloc_sink_io,
 	.close = alloc_sink_close,

@@ -14,6 +14,12 @@
  * A new boot (or no position) reads the kernel's buffer from its start:
  * this boot's earlier faults are news to a new agent.
  *
+ * The agent also runs --on-xid (JN_ON_XID) for each Xid, with the event in
+ * the command's environment: at most HOOK_MAX_RUNNING at once, the others
+ * waiting in a queue of HOOK_QUEUE_MAX (a burst of Xids, or this boot's
+ * read at start); an Xid that finds the queue full gets no hook, and that
+ * is counted and logged.
+ *
  * The standalone exporter reads no kernel log and writes no file: it
  * counts NVML's events.
  */
@@ -30,6 +36,7 @@
 
 #include "config.h"
 #include "gpu_events.h"
+#include "hook.h"
 #include "kmsg.h"
 #include "log.h"
 #include "outbuf.h"
@@ -46,8 +53,15 @@
 #define LOG_PER_MINUTE 20
 /* What of a kernel message goes into an event: the driver's lines are far shorter. */
 #define TEXT_MAX 1024
+#define HOOK_QUEUE_MAX 64
 /* How much of events.jsonl is read back at start for the last kernel record. */
 #define TAIL_MAX (64 * 1024)
+
+/* An Xid waiting for a free --on-xid slot: the event with its own copy of the text. */
+struct queued_xid {
+	struct gpu_event ev;
+	char text[TEXT_MAX + 4];
+};
 
 struct events_sink {
 	struct pipeline *p;
@@ -70,12 +84,20 @@ struct events_sink {
 	unsigned int logged_in_window;
 	uint64_t log_suppressed;
 	uint64_t lost_said;
+	/* --on-xid: its own hooks, apart from the agent's start and stop ones. */
+	struct hooks hooks;
+	struct queued_xid *queue;          /* HOOK_QUEUE_MAX, allocated at the first Xid with a hook */
+	size_t queue_head, queue_len;
+	uint64_t hooks_skipped;
 };
 
-/* text (len bytes) as JSON, valid UTF-8 without control characters, at most TEXT_MAX bytes of it. */
-static void put_text(struct outbuf *o, const char *text, size_t len)
+/*
+ * text (len bytes) made fit to show: valid UTF-8 without control
+ * characters (each bad byte a '?'), at most TEXT_MAX bytes, NUL-terminated
+ * in buf (TEXT_MAX + 4 bytes).  A kernel log file can hold anything.
+ */
+static void clean_text(const char *text, size_t len, char *buf)
 {
-	char buf[TEXT_MAX + 4];
 	size_t n = 0;
 
 	for (size_t i = 0; i < len && n < TEXT_MAX;) {
@@ -92,7 +114,22 @@ static void put_text(struct outbuf *o, const char *text, size_t len)
 		i += bad + 1;
 	}
 	buf[n] = '\0';
+}
+
+static void put_text(struct outbuf *o, const char *text, size_t len)
+{
+	char buf[TEXT_MAX + 4];
+
+	clean_text(text, len, buf);
 	ob_put_json_str(o, buf);
+}
+
+static void put_plain_text(struct outbuf *o, const char *text, size_t len)
+{
+	char buf[TEXT_MAX + 4];
+
+	clean_text(text, len, buf);
+	ob_puts(o, buf);
 }
 
 static const char *kind_name(enum kevent_kind k)
@@ -250,6 +287,76 @@ static void log_event(struct events_sink *k, const struct gpu_event *ev)
 		 xid_severity_name(ev->info->severity), ev->source, ev->info->meaning, ev->info->action);
 }
 
+/* --on-xid, with the event in the environment (hook.h adds GPUTEL_EVENT=xid and the time). */
+static void start_xid_hook(struct events_sink *k, const struct gpu_event *ev)
+{
+	const char *cmd = k->p->st.cfg->on_xid;
+	struct timespec at = { (time_t)(ev->wall_ns / NS_PER_SEC), (long)(ev->wall_ns % NS_PER_SEC) };
+	char ts[32], code[32], name[96], sev[48], action[160], index[32], uuid[128], pci[48], pid[32], proc[96],
+		source[48], text[TEXT_MAX + 32];
+	char *env[] = { code, name, sev, action, index, uuid, pci, pid, proc, source, text, NULL };
+	struct hook_event hev = { .event = "xid", .time_iso = ts, .util_cpct = -1, .csv = k->p->st.csv_path,
+				  .extra_env = env };
+	struct outbuf o = { text, 0, sizeof text - 1, false };
+
+	fmt_iso8601_ms(ts, &at);
+	str_fmt(code, sizeof code, "GPUTEL_XID=%d", ev->code);
+	str_fmt(name, sizeof name, "GPUTEL_XID_NAME=%s", ev->info->name);
+	str_fmt(sev, sizeof sev, "GPUTEL_XID_SEVERITY=%s", xid_severity_name(ev->info->severity));
+	str_fmt(action, sizeof action, "GPUTEL_XID_ACTION=%s", ev->info->action);
+	str_fmt(index, sizeof index, "GPUTEL_GPU_INDEX=%s", "");
+	if (ev->gpu.index >= 0)
+		str_fmt(index, sizeof index, "GPUTEL_GPU_INDEX=%d", ev->gpu.index);
+	str_fmt(uuid, sizeof uuid, "GPUTEL_GPU_UUID=%s", ev->gpu.uuid);
+	str_fmt(pci, sizeof pci, "GPUTEL_PCI_BUS_ID=%s", ev->gpu.pci);
+	str_fmt(pid, sizeof pid, "GPUTEL_PID=%s", "");
+	if (ev->pid >= 0)
+		str_fmt(pid, sizeof pid, "GPUTEL_PID=%lld", (long long)ev->pid);
+	str_fmt(proc, sizeof proc, "GPUTEL_PROCESS=%s", ev->process);
+	str_fmt(source, sizeof source, "GPUTEL_XID_SOURCE=%s", ev->source);
+	/* The kernel's text as JSON would quote it; here it is the bytes, made safe the same way. */
+	ob_puts(&o, "GPUTEL_XID_TEXT=");
+	if (ev->text)
+		put_plain_text(&o, ev->text, ev->text_len);
+	text[o.len] = '\0';
+	hook_start(&k->hooks, cmd, &hev);
+}
+
+/* Starts queued hooks while slots are free. */
+static void run_queued_hooks(struct events_sink *k)
+{
+	while (k->queue_len > 0 && hook_slot_free(&k->hooks)) {
+		start_xid_hook(k, &k->queue[k->queue_head].ev);
+		k->queue_head = (k->queue_head + 1) % HOOK_QUEUE_MAX;
+		k->queue_len--;
+	}
+}
+
+static void queue_xid_hook(struct events_sink *k, const struct gpu_event *ev)
+{
+	struct queued_xid *q;
+
+	if (!k->p->st.cfg->on_xid[0] || ev->kind != KEVENT_XID)
+		return;
+	if (!k->queue)
+		k->queue = malloc(HOOK_QUEUE_MAX * sizeof *k->queue);
+	/* Full, or no memory for the queue: this Xid gets no hook, and that is counted. */
+	if (!k->queue || k->queue_len == HOOK_QUEUE_MAX) {
+		k->hooks_skipped++;
+		if (may_log(k))
+			log_warn("events: %d --on-xid hooks still running and %d waiting: Xid %d on %s gets none (%llu so far)",
+				 HOOK_MAX_RUNNING, HOOK_QUEUE_MAX, ev->code, ev->gpu.pci,
+				 (unsigned long long)k->hooks_skipped);
+		return;
+	}
+	q = &k->queue[(k->queue_head + k->queue_len++) % HOOK_QUEUE_MAX];
+	q->ev = *ev;
+	clean_text(ev->text ? ev->text : "", ev->text ? ev->text_len : 0, q->text);
+	q->ev.text = ev->text ? q->text : NULL;
+	q->ev.text_len = strlen(q->text);
+	run_queued_hooks(k);
+}
+
 static void on_event(void *ctx, const struct gpu_event *ev)
 {
 	struct events_sink *k = ctx;
@@ -257,12 +364,14 @@ static void on_event(void *ctx, const struct gpu_event *ev)
 	struct outbuf o = { fields, 0, sizeof fields - 1, false };   /* room for the NUL */
 
 	log_event(k, ev);
+	queue_xid_hook(k, ev);
 	event_fields(&o, k, ev);
 	if (o.full)
 		return;   /* cannot happen: the text is bounded */
 	fields[o.len] = '\0';
 	if (k->events_path[0])
 		append_event(k, fields, o.len);
+	pipeline_gpu_event(k->p, ev);
 	pipeline_event(k->p, ev->kind == KEVENT_XID ? "gpu_xid" : ev->kind == KEVENT_SXID ? "nvswitch_sxid" : "gpu_driver_message",
 		       fields);
 	k->event_since_save = true;
@@ -437,6 +546,8 @@ static void events_sink_write(void *self, const struct snapshot *snap)
 	if (k->kmsg && kmsg_fd(k->kmsg) < 0)
 		drain(k);
 	save_position(k, false);
+	hook_reap(&k->hooks, snap->mono_ns);
+	run_queued_hooks(k);
 }
 
 static int events_sink_fd(void *self)
@@ -547,6 +658,8 @@ static void events_sink_close(void *self)
 
 	drain(k);
 	save_position(k, true);
+	hook_stop_all(&k->hooks);
+	free(k->queue);
 	kmsg_close(k->kmsg);
 	gpu_events_free(k->events);
 	free(k);

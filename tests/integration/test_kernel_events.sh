@@ -19,9 +19,18 @@ mkdir -p "$T/out" "$T/state"
 EVENTS="$T/out/events.jsonl"
 PORT=$(free_port)
 
+# --on-xid: each Xid's environment, one line per run.
+cat >"$T/xid-hook.sh" <<'SH'
+#!/bin/sh
+echo "$GPUTEL_EVENT $GPUTEL_XID $GPUTEL_XID_NAME gpu=$GPUTEL_GPU_INDEX pid=$GPUTEL_PID process=$GPUTEL_PROCESS source=$GPUTEL_XID_SOURCE text=$GPUTEL_XID_TEXT" >>"$HOOK_OUT"
+SH
+chmod +x "$T/xid-hook.sh"
+export HOOK_OUT="$T/hooks.txt"
+
 start_agent() {
 	"$GPUTEL" agent --config /dev/null --out-dir "$T/out" --state-dir "$T/state" --control-socket "$T/c.sock" \
-		--exporter-bind 127.0.0.1 --exporter-port "$PORT" --poll-interval 0.1 >>"$T/agent.log" 2>&1 &
+		--exporter-bind 127.0.0.1 --exporter-port "$PORT" --poll-interval 0.1 --on-xid "$T/xid-hook.sh" \
+		>>"$T/agent.log" 2>&1 &
 	AG=$!
 	PIDS+=("$AG")
 }
@@ -81,6 +90,11 @@ assert by[110]["kind"] == "sxid" and by[110]["fatal"] is False and by[110]["code
 assert by[102]["text"].startswith("NVRM: Xid (PCI:0000:18:00): 13")
 PY
 check "each Xid is logged with its meaning" grep -q 'events: gpu 1 (GPU-[0-9a-f-]*): Xid 79 GPU_HAS_FALLEN_OFF_THE_BUS (fatal, from kernel)' "$T/agent.log"
+for ((i = 0; i < 30; i++)); do [ "$({ wc -l <"$HOOK_OUT"; } 2>/dev/null)" = 7 ] && break; sleep 0.1; done
+check "--on-xid ran once for each of the 7 Xids, the ones beyond 4 at once waiting their turn" test "$(wc -l <"$HOOK_OUT")" -eq 7
+check "--on-xid has the event in its environment" \
+	grep -qx "xid 95 UNCONTAINED_ECC_ERROR gpu=1 pid=7062 process= source=kernel text=NVRM: Xid (PCI:0000:28:00 GPU-I:01 GPU-CI:02): 95, pid=7062, Uncontained: LTC TAG (0x2, 0x1). RST: Yes, D-RST: No" "$HOOK_OUT"
+check "... the process where the line names it" grep -q "^xid 13 GR_EXCEPTION gpu=0 pid=2413 process=python3 " "$HOOK_OUT"
 stop_agent
 check "the position is saved at stop: this boot, record 113" grep -qx "$BOOT1 113" "$T/state/kmsg.position"
 
@@ -132,6 +146,28 @@ sleep 0.3   # the next tick's rendering
 scrape
 check "... Xid 119 on gpu 1" test "$(xid_count 1 119)" = 1
 check "... the junk is counted, not an event" grep -qE '^gputel_kernel_log_records_malformed_total [12]$' "$T/m.txt"
+# An allocation lists the Xids of its own GPUs that came while it was live
+# (records stamped now, on CLOCK_MONOTONIC as the kernel stamps them).
+now_us() { python3 -c 'import time; print(int(time.monotonic() * 1e6))'; }
+"$GPUTEL" alloc begin job1 --gpus 1 --socket "$T/c.sock" >/dev/null
+printf '3,201,%s,-;NVRM: Xid (PCI:0000:28:00): 48, An uncorrectable double bit error\n' "$(now_us)" >&7
+printf '3,202,%s,-;NVRM: Xid (PCI:0000:18:00): 13, pid=1, name=z, not its GPU\n' "$(now_us)" >&7
+wait_lines 3
+sleep 0.3
+"$GPUTEL" alloc end job1 --socket "$T/c.sock" --json >"$T/job1.json"
+check "the allocation's summary lists the Xid on its GPU, with its name, and not the other GPU's" python3 - "$T/job1.json" <<'PY'
+import json, sys
+a = json.load(open(sys.argv[1]))
+x = a["xid_events"]
+assert [(e["code"], e["name"], e["gpu"]) for e in x] == [(48, "GPU_ECC_DBE", 1)], x
+assert x[0]["at"].endswith("Z") and a["xid_events_dropped"] == 0, a
+PY
+"$GPUTEL" alloc begin job2 --gpus 1 --socket "$T/c.sock" >/dev/null
+printf '3,203,%s,-;NVRM: Xid (PCI:0000:28:00): 74, NVLink error\n' "$(now_us)" >&7
+wait_lines 4
+sleep 0.3
+"$GPUTEL" alloc end job2 --socket "$T/c.sock" >"$T/job2.txt"
+check "... and the summary for people names it" grep -q "Xid 74 NVLINK_ERROR on gpu 1 at " "$T/job2.txt"
 exec 7>&-
 stop_agent
 check "the agent stops cleanly with a FIFO" test "$(tail -n1 "$T/agent.log" | grep -c 'stopped after')" -eq 1

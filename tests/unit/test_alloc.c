@@ -496,6 +496,64 @@ static void test_request_text(void **state)
  * its energy was not measured are counted, and the figure is flagged as
  * partial, in the summary and through a save and a load.
  */
+/* The Xids the agent published, listed in the allocations on that GPU (alloc_note_xid). */
+static void test_xid_events(void **state)
+{
+	char dir[] = "/tmp/gputel-alloc-XXXXXX", path[128], err[256];
+	static char buf[16384];
+	struct outbuf o = { buf, 0, sizeof buf - 1, false };
+	const char *gpu1 = "GPU-00000001-AAAA-bbbb-cccc-dddddddddddd";   /* any case */
+	struct alloc_table t, u;
+	struct alloc_request req;
+	struct alloc *a;
+	const struct alloc *r;
+	cJSON *j, *x;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/allocations.json", dir);
+	snap_init();
+	alloc_table_init(&t);
+	alloc_table_init(&u);
+	assert_int_equal(parse("{\"id\": \"on1\", \"gpus\": [1]}", &req, err), 0);
+	assert_int_equal(alloc_begin(&t, &req, &snap, 100 * NS_PER_SEC, &a, err, sizeof err), 0);
+	assert_int_equal(parse("{\"id\": \"on0\", \"gpus\": [0]}", &req, err), 0);
+	assert_int_equal(alloc_begin(&t, &req, &snap, 100 * NS_PER_SEC, &a, err, sizeof err), 0);
+	a = alloc_find(&t, "on1");   /* the table may have moved */
+	/* Before it began (this boot's kernel log read at start): not its own. */
+	assert_int_equal(alloc_note_xid(&t, gpu1, 1, 13, 99 * NS_PER_SEC), 0);
+	assert_int_equal(alloc_note_xid(&t, gpu1, 1, 79, 101 * NS_PER_SEC), 1);
+	for (int i = 0; i < ALLOC_XID_EVENTS_MAX + 3; i++)
+		alloc_note_xid(&t, gpu1, 1, 13, (102 + i) * NS_PER_SEC);
+	assert_int_equal(a->use.n_xid_events, ALLOC_XID_EVENTS_MAX);
+	assert_int_equal(a->use.xid_events_dropped, 4);
+	assert_int_equal(alloc_find(&t, "on0")->use.n_xid_events, 0);
+	alloc_json(&o, a);
+	buf[o.len] = '\0';
+	j = cJSON_Parse(buf);
+	assert_non_null(j);
+	x = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "xid_events"), 0);
+	assert_int_equal(cJSON_GetObjectItem(x, "code")->valueint, 79);
+	assert_string_equal(cJSON_GetObjectItem(x, "name")->valuestring, "GPU_HAS_FALLEN_OFF_THE_BUS");
+	assert_int_equal(cJSON_GetObjectItem(x, "gpu")->valueint, 1);
+	assert_string_equal(cJSON_GetObjectItem(x, "at")->valuestring, "1970-01-01T00:01:41.000Z");
+	assert_int_equal(cJSON_GetObjectItem(j, "xid_events_dropped")->valueint, 4);
+	cJSON_Delete(j);
+
+	/* A restart keeps the list. */
+	assert_int_equal(alloc_save(&t, path, err, sizeof err), 0);
+	assert_int_equal(alloc_load(&u, path, &snap, err, sizeof err), 0);
+	r = alloc_find(&u, "on1");
+	assert_int_equal(r->use.n_xid_events, ALLOC_XID_EVENTS_MAX);
+	assert_int_equal(r->use.xid_events_dropped, 4);
+	assert_int_equal(r->use.xid_events[0].code, 79);
+	assert_int_equal(r->use.xid_events[0].wall_ns, 101 * NS_PER_SEC);
+	alloc_table_release(&u);
+	alloc_table_release(&t);
+	unlink(path);
+	rmdir(dir);
+}
+
 static void test_partial_energy(void **state)
 {
 	char dir[] = "/tmp/gputel-alloc-XXXXXX", path[128], err[256];
@@ -807,6 +865,7 @@ int main(void)
 		cmocka_unit_test(test_save_load),
 		cmocka_unit_test(test_request_text),
 		cmocka_unit_test(test_partial_energy),
+		cmocka_unit_test(test_xid_events),
 		cmocka_unit_test(test_load_damaged_entries),
 		cmocka_unit_test(test_save_planted_tmp),
 	};

@@ -564,23 +564,47 @@ static void events_sink_io(void *self)
 		drain(k);
 }
 
-/* name{gpu="0",uuid="...",pci_bus_id="...",name="...",xid="79"} */
-static void xid_series(struct outbuf *o, const char *name, const struct gpu_event_count *c)
+/*
+ * name{gpu="0",uuid="...",pci_bus_id="...",name="...",xid="79"} for an Xid,
+ * name{pci_bus_id="...",sxid="12028"} for an SXid (a switch, not a GPU).
+ */
+static void count_series(struct outbuf *o, const char *name, const struct gpu_event_count *c)
 {
 	ob_puts(o, name);
-	ob_puts(o, "{gpu=\"");
-	if (c->gpu.index >= 0)
-		ob_put_u64(o, (uint64_t)c->gpu.index);
-	ob_puts(o, "\",uuid=\"");
-	prom_put_label_value(o, c->gpu.uuid);
-	ob_puts(o, "\",pci_bus_id=\"");
-	prom_put_label_value(o, c->gpu.pci);
-	ob_puts(o, "\",name=\"");
-	prom_put_label_value(o, c->gpu.name);
-	ob_puts(o, "\",xid=\"");
+	if (c->kind == KEVENT_SXID) {
+		ob_puts(o, "{pci_bus_id=\"");
+		prom_put_label_value(o, c->gpu.pci);
+		ob_puts(o, "\",sxid=\"");
+	} else {
+		ob_puts(o, "{gpu=\"");
+		if (c->gpu.index >= 0)
+			ob_put_u64(o, (uint64_t)c->gpu.index);
+		ob_puts(o, "\",uuid=\"");
+		prom_put_label_value(o, c->gpu.uuid);
+		ob_puts(o, "\",pci_bus_id=\"");
+		prom_put_label_value(o, c->gpu.pci);
+		ob_puts(o, "\",name=\"");
+		prom_put_label_value(o, c->gpu.name);
+		ob_puts(o, "\",xid=\"");
+	}
 	ob_put_i64(o, c->code);
 	ob_puts(o, "\"} ");
 }
+
+/* The families of the counts (gpu_events_counts), each over the counts of one kind. */
+static const struct {
+	const char *name, *type, *help;
+	enum kevent_kind kind;
+	bool last_time;     /* the time of the last one, not how many */
+} count_families[] = {
+	{ "gputel_gpu_xid_errors_total", "counter",
+	  "Xid errors (GPU faults the driver reports) per GPU and code, one per fault whether the kernel log, NVML or both reported it.",
+	  KEVENT_XID, false },
+	{ "gputel_gpu_xid_last_timestamp_seconds", "gauge",
+	  "When the last Xid of each GPU and code happened, in seconds since the epoch.", KEVENT_XID, true },
+	{ "gputel_nvswitch_sxid_errors_total", "counter",
+	  "SXid errors (NVSwitch faults) per switch and code, from the kernel log.", KEVENT_SXID, false },
+};
 
 static void counter(struct outbuf *o, const char *name, const char *help, uint64_t v)
 {
@@ -596,47 +620,24 @@ static void events_sink_metrics(void *self, struct outbuf *o, const struct snaps
 	const struct events_sink *k = self;
 	size_t n;
 	const struct gpu_event_count *c = gpu_events_counts(k->events, &n);
-	bool any = false;
 
 	(void)snap;
-	for (size_t i = 0; i < n; i++) {
-		if (c[i].kind != KEVENT_XID)
-			continue;
-		if (!any)
-			prom_family(o, "gputel_gpu_xid_errors_total", "counter",
-				    "Xid errors (GPU faults the driver reports) per GPU and code, one per fault whether the kernel log, NVML or both reported it.");
-		any = true;
-		xid_series(o, "gputel_gpu_xid_errors_total", &c[i]);
-		ob_put_u64(o, c[i].count);
-		ob_put(o, "\n", 1);
-	}
-	any = false;
-	for (size_t i = 0; i < n; i++) {
-		if (c[i].kind != KEVENT_XID)
-			continue;
-		if (!any)
-			prom_family(o, "gputel_gpu_xid_last_timestamp_seconds", "gauge",
-				    "When the last Xid of each GPU and code happened, in seconds since the epoch.");
-		any = true;
-		xid_series(o, "gputel_gpu_xid_last_timestamp_seconds", &c[i]);
-		ob_put_scaled(o, c[i].last_wall_ns, NS_PER_SEC, 3);
-		ob_put(o, "\n", 1);
-	}
-	any = false;
-	for (size_t i = 0; i < n; i++) {
-		if (c[i].kind != KEVENT_SXID)
-			continue;
-		if (!any)
-			prom_family(o, "gputel_nvswitch_sxid_errors_total", "counter",
-				    "SXid errors (NVSwitch faults) per switch and code, from the kernel log.");
-		any = true;
-		ob_puts(o, "gputel_nvswitch_sxid_errors_total{pci_bus_id=\"");
-		prom_put_label_value(o, c[i].gpu.pci);
-		ob_puts(o, "\",sxid=\"");
-		ob_put_i64(o, c[i].code);
-		ob_puts(o, "\"} ");
-		ob_put_u64(o, c[i].count);
-		ob_put(o, "\n", 1);
+	for (size_t f = 0; f < ARRAY_SIZE(count_families); f++) {
+		bool any = false;
+
+		for (size_t i = 0; i < n; i++) {
+			if (c[i].kind != count_families[f].kind)
+				continue;
+			if (!any)
+				prom_family(o, count_families[f].name, count_families[f].type, count_families[f].help);
+			any = true;
+			count_series(o, count_families[f].name, &c[i]);
+			if (count_families[f].last_time)
+				ob_put_scaled(o, c[i].last_wall_ns, NS_PER_SEC, 3);
+			else
+				ob_put_u64(o, c[i].count);
+			ob_put(o, "\n", 1);
+		}
 	}
 	if (!k->kmsg)
 		return;

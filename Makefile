@@ -36,7 +36,12 @@ $(shell mkdir -p $(BUILD); [ "$$(cat $(FLAGS_STAMP) 2>/dev/null)" = "$(FLAGS_NOW
 SRC := $(wildcard src/*.c)
 CLIENT_SRC := lib/gputel.c
 LIB_SRC := $(filter-out src/main.c,$(SRC)) $(CLIENT_SRC)
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+# The OTLP messages (proto/otlp.proto), compiled by protoc-c into the build directory.
+PROTO_C := $(BUILD)/gen/otlp.pb-c.c
+PROTO_H := $(PROTO_C:.c=.h)
+CPPFLAGS += -I$(BUILD)/gen
+LDLIBS += -lprotobuf-c
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(PROTO_C:.c=.o)
 CLIENT_SO := $(BUILD)/libgputel.so.1
 CLIENT_A := $(BUILD)/libgputel.a
 
@@ -58,8 +63,16 @@ all: $(BUILD)/gputel $(SIM_LIB) $(SIM_LIB_OLD) $(FAKE_SMI) $(CLIENT_SO) $(CLIENT
 deps:
 	@scripts/deps.sh
 
-$(BUILD)/%.o: %.c $(FLAGS_STAMP)
+$(BUILD)/%.o: %.c $(FLAGS_STAMP) | $(PROTO_H)
 	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(PROTO_H): $(PROTO_C)
+$(PROTO_C): proto/otlp.proto
+	@mkdir -p $(@D)
+	protoc-c --proto_path=proto --c_out=$(@D) otlp.proto
+
+$(PROTO_C:.c=.o): $(PROTO_C) $(FLAGS_STAMP)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/gputel: $(BUILD)/src/main.o $(LIB_OBJ)

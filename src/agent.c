@@ -126,6 +126,8 @@ static void announce_on(struct agent_policy *a, struct pipeline *p, const struct
 		log_info("agent: gpu activity: utilisation %lld%% >= %.4g%% for %.4gs; telemetry on, %s%s",
 			 (long long)(a->sample.util_cpct / 100), cfg->start_util_pct,
 			 (double)cfg->start_ns / NS_PER_SEC, csv ? "writing " : "no CSV", csv ? csv : "");
+	p->st.period_begun_wall_ns = timespec_to_ns(&snap->wall);
+	p->st.period_reason = by_alloc ? "allocation" : "utilisation";
 	run_hook(a, cfg->on_start, "start", st, snap);
 	pipeline_event(p, "activity_started", by_alloc ? "\"reason\": \"allocation\"" : "\"reason\": \"utilisation\"");
 	sdnotify("STATUS=telemetry on");
@@ -151,6 +153,7 @@ static void announce_off(struct agent_policy *a, struct pipeline *p, const struc
 	/* The stop hook still sees the period's CSV file name. */
 	run_hook(a, st->cfg->on_stop, "stop", st, snap);
 	pipeline_event(p, "activity_stopped", NULL);
+	pipeline_period_ended(p, "idle");
 	sdnotify("STATUS=telemetry off");
 }
 

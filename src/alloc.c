@@ -249,9 +249,19 @@ static int parse_fields(const cJSON *root, struct alloc_request *req, char *err,
 		} else if (strcmp(k, "labels") == 0) {
 			if (parse_labels(v, req, err, errlen) != 0)
 				return -1;
+		} else if (strcmp(k, "traceparent") == 0) {
+			const char *why;
+
+			if (!cJSON_IsString(v))
+				return fail(err, errlen, "traceparent: must be a W3C traceparent string, "
+					    "e.g. \"00-<32 hex>-<16 hex>-01\", or left out");
+			if (traceparent_parse(v->valuestring, req->parent_trace_id, req->parent_span_id,
+					      &req->parent_flags, &why) != 0)
+				return fail(err, errlen, "traceparent: %s", why);
+			req->has_parent = true;
 		} else {
 			return fail(err, errlen, "unknown field \"%s\"; the fields are id, gpus, owner, pid, "
-				    "ttl_seconds, labels", shown(k, tmp));
+				    "ttl_seconds, labels, traceparent", shown(k, tmp));
 		}
 	}
 	if (!have_id)
@@ -456,6 +466,7 @@ int alloc_begin(struct alloc_table *t, struct alloc_request *req, const struct s
 	req->labels_json = NULL;
 	a->begun_wall_ns = now_wall_ns;
 	a->expires_wall_ns = a->ttl_ns ? now_wall_ns + a->ttl_ns : 0;
+	trace_ctx_new(&a->trace, req->has_parent, req->parent_trace_id, req->parent_span_id, req->parent_flags);
 	usage_init(&a->use);
 	t->n++;
 	t->changes++;
@@ -748,6 +759,23 @@ static void put_energy(struct outbuf *o, const char *k_j, const char *k_wh, int6
 	ob_put_scaled(o, uj / 1000, 3600000, 6);
 }
 
+/* "traceparent": the allocation's own span, for a job's spans to nest under; "parent_span_id" when it has one. */
+static void put_traceparent(struct outbuf *o, const struct trace_ctx *t)
+{
+	char tp[TRACEPARENT_LEN + 1], hex[2 * SPAN_ID_LEN + 1];
+
+	traceparent_format(tp, t);
+	put_key(o, "traceparent");
+	ob_put_json_str(o, tp);
+	put_key(o, "parent_span_id");
+	if (trace_id_valid(t->parent_id, SPAN_ID_LEN)) {
+		hex_encode(hex, t->parent_id, SPAN_ID_LEN);
+		ob_put_json_str(o, hex);
+	} else {
+		ob_puts(o, "null");
+	}
+}
+
 void alloc_json(struct outbuf *o, const struct alloc *a)
 {
 	const struct alloc_usage *u = &a->use;
@@ -780,6 +808,7 @@ void alloc_json(struct outbuf *o, const struct alloc *a)
 	ob_puts(o, "]");
 	put_key(o, "labels");
 	ob_puts(o, a->labels_json ? a->labels_json : "{}");
+	put_traceparent(o, &a->trace);
 	put_key(o, "ttl_seconds");
 	if (a->ttl_ns)
 		ob_put_scaled(o, a->ttl_ns, NS_PER_SEC, 3);
@@ -887,6 +916,7 @@ static void state_alloc(struct outbuf *o, const struct alloc *a)
 	ob_puts(o, a->labels_json ? a->labels_json : "{}");
 	put_int(o, "begun_ns", a->begun_wall_ns);
 	put_int(o, "expires_ns", a->expires_wall_ns);
+	put_traceparent(o, &a->trace);
 	put_key(o, "gpus");
 	ob_puts(o, "[");
 	for (unsigned int i = 0; i < a->n_gpus; i++) {
@@ -1186,6 +1216,27 @@ static int load_xid_events(const cJSON *e, struct alloc_usage *u, char *why, siz
 	return 0;
 }
 
+/* Its span's ids; a file from before spans were kept has none, and the allocation gets a new trace. */
+static int load_trace(struct alloc *a, const cJSON *e, char *why, size_t whylen)
+{
+	const cJSON *tp = cJSON_GetObjectItemCaseSensitive(e, "traceparent");
+	const cJSON *parent = cJSON_GetObjectItemCaseSensitive(e, "parent_span_id");
+	const char *bad;
+
+	if (!tp) {
+		trace_ctx_new(&a->trace, false, NULL, NULL, 0);
+		return 0;
+	}
+	if (!cJSON_IsString(tp) ||
+	    traceparent_parse(tp->valuestring, a->trace.trace_id, a->trace.span_id, &a->trace.flags, &bad) != 0)
+		return fail(why, whylen, "traceparent is not a W3C traceparent");
+	memset(a->trace.parent_id, 0, sizeof a->trace.parent_id);
+	if (cJSON_IsString(parent) &&
+	    hex_decode(a->trace.parent_id, SPAN_ID_LEN, parent->valuestring, strlen(parent->valuestring)) != 0)
+		return fail(why, whylen, "parent_span_id is not 16 hex digits");
+	return 0;
+}
+
 /*
  * One saved allocation, held to what a begin and the accounting could have
  * made of it: the same string checks, and bounds that keep every sum it
@@ -1264,6 +1315,8 @@ static int load_alloc(struct alloc *a, const cJSON *e, const struct snapshot *sn
 		return -1;
 	if (a->expires_wall_ns && !a->ttl_ns)
 		return fail(why, whylen, "expires_ns is set but ttl_ns is 0");
+	if (load_trace(a, e, why, whylen) != 0)
+		return -1;
 	u->gpu_energy_integrated = (uint64_t)v[0];
 	u->util_sum_pct = v[1] > 100 * v[2] ? (uint64_t)(100 * v[2]) : (uint64_t)v[1];
 	u->util_samples = (uint64_t)v[2];

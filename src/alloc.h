@@ -25,6 +25,7 @@
 
 #include "outbuf.h"
 #include "snapshot.h"
+#include "tracectx.h"
 
 #define ALLOC_ID_MAX 64            /* [A-Za-z0-9._:@-], used in URLs and labels */
 #define ALLOC_OWNER_MAX 128
@@ -57,6 +58,10 @@ struct alloc_request {
 	unsigned int n_gpus;
 	char gpu[GPUTEL_MAX_GPUS][ALLOC_UUID_MAX + 1];  /* indices ("0") or UUIDs, as given */
 	char *labels_json;              /* the labels as a canonical JSON object; NULL: none */
+	bool has_parent;                /* a W3C traceparent was given: the allocation's span is its child */
+	uint8_t parent_trace_id[TRACE_ID_LEN];
+	uint8_t parent_span_id[SPAN_ID_LEN];
+	uint8_t parent_flags;
 };
 
 /*
@@ -130,6 +135,7 @@ struct alloc {
 	int64_t expires_wall_ns;        /* 0: no TTL */
 	int64_t ended_wall_ns;          /* 0 while live */
 	const char *end_reason;         /* "released", "owner exited", "ttl expired" */
+	struct trace_ctx trace;         /* its span: made at begin, exported at the end */
 	struct alloc_usage use;
 	/* Where the host counters stood at the last tick counted. */
 	int64_t mark_mono_ns;           /* 0: no tick counted since (re)start */

@@ -17,14 +17,6 @@
 #include "log.h"
 #include "util.h"
 
-static int64_t wall_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return timespec_to_ns(&ts);
-}
-
 /* An upper bound on alloc_json()'s length for a. */
 static size_t json_size(const struct alloc *a)
 {
@@ -324,6 +316,8 @@ static int finish(struct alloc_api *api, const char *id, int64_t now, const char
 	alloc_end(&api->table, id, now, reason, done);
 	batch_drop(api, id);
 	alloc_event(api, event, done);
+	if (api->host.ended)
+		api->host.ended(api->host.ctx, done);
 	log_info("alloc: %s ended (%s) after %.1fs: gpu energy %.1f J, cpu package %.1f J, %llu xids",
 		 done->id, reason, (double)(done->ended_wall_ns - done->begun_wall_ns) / NS_PER_SEC,
 		 (double)done->use.gpu_energy_uj / 1e6, (double)done->use.cpu_energy_uj / 1e6,

@@ -52,6 +52,8 @@ struct alloc_api_host {
 	bool (*want_fresh)(void *ctx);
 	/* Writes the GET /v1/status document (status.h). */
 	void (*status)(void *ctx, struct outbuf *o);
+	/* An allocation ended (released or reaped), its summary as in the ledger.  NULL: not told. */
+	void (*ended)(void *ctx, const struct alloc *a);
 	void *ctx;
 };
 

@@ -78,7 +78,7 @@ static void value_word(const struct config_key_info *k, char *buf, size_t n)
 	static const char *const words[] = {
 		[CONFIG_T_STRING] = "NAME", [CONFIG_T_PATH] = "PATH", [CONFIG_T_INT] = "N",
 		[CONFIG_T_PERCENT] = "PCT", [CONFIG_T_SECONDS] = "S", [CONFIG_T_ENUM] = NULL,
-		[CONFIG_T_LIST] = "LIST", [CONFIG_T_COMMAND] = "CMD", [CONFIG_T_ADDRESS] = "ADDR",
+		[CONFIG_T_LIST] = "LIST", [CONFIG_T_COMMAND] = "CMD", [CONFIG_T_ADDRESS] = "ADDR", [CONFIG_T_URL] = "URL",
 		[CONFIG_T_GPUS] = "LIST",
 	};
 	struct outbuf o = { buf, 0, n - 1, false };

@@ -190,8 +190,13 @@ static int parse_args(int argc, char **argv, struct config *cfg, struct agent_fl
 /* The sinks, in the order they see a tick: allocations account before the CSV and the rendering. */
 static int open_sinks(struct agent *a)
 {
-	/* Events first: the Prometheus rendering of the same tick counts them. */
-	static const struct sink_ops *const sinks[] = { &sink_events_ops, &sink_alloc_ops, &sink_csv_ops, &sink_prom_ops };
+	/*
+	 * OTLP first, so that it closes last: what the others publish while
+	 * closing (the kernel log's last records) is still exported.  Events
+	 * before the rest: the Prometheus rendering of the same tick counts them.
+	 */
+	static const struct sink_ops *const sinks[] = { &sink_otlp_ops, &sink_events_ops, &sink_alloc_ops, &sink_csv_ops,
+							&sink_prom_ops };
 	char err[1024];
 
 	for (size_t i = 0; i < ARRAY_SIZE(sinks); i++)
@@ -294,6 +299,8 @@ int cmd_agent(int argc, char **argv)
 		/* Stopping while active: the file is closed whole, not left open-ended. */
 		log_info("agent: stopping while active; %llu rows in %s",
 			 (unsigned long long)a.p.st.csv_period_rows, a.p.st.csv_path);
+	if (a.p.st.telemetry)
+		pipeline_period_ended(&a.p, "agent stopped");
 	pipeline_close(&a.p);
 	log_info("agent: stopped after %llu tick%s; %u active period%s, %llu row%s written, %llu dropped",
 		 (unsigned long long)sampler.stats.ticks, plural_s(sampler.stats.ticks), a.p.st.periods,

@@ -23,6 +23,7 @@ _Static_assert(sizeof(enum log_level) == sizeof(int), "enum size");
 
 static const char *const mode_choices[] = { "always", "active", NULL };
 static const char *const metric_choices[] = { "gputel", "jn", "dcgm", NULL };
+static const char *const otlp_protocol_choices[] = { "auto", "http/protobuf", "http/json", NULL };
 static const char *const level_choices[] = { "error", "warn", "info", "debug", NULL };
 
 /*
@@ -80,6 +81,12 @@ const struct config_key_info config_keys[CONFIG_KEY__COUNT] = {
 	[CONFIG_ROTATE_KEEP_DAYS] = { "JN_ROTATE_KEEP_DAYS", CONFIG_T_INT, FIELD(rotate_keep_days), 1, 3650, NULL,
 		"30", false, "logrotate: delete rotated files older than this many days",
 		"install_logrotate.sh" },
+	[CONFIG_OTLP_ENDPOINT] = { "JN_OTLP_ENDPOINT", CONFIG_T_URL, FIELD(otlp_endpoint), 0, CONFIG_TEXT_MAX - 1, NULL,
+		"", false, "OTLP/HTTP base URL that Xid events and allocation spans are sent to, e.g. http://127.0.0.1:4318; empty: OTEL_EXPORTER_OTLP_ENDPOINT, else no export", NULL },
+	[CONFIG_OTLP_PROTOCOL] = { "JN_OTLP_PROTOCOL", CONFIG_T_ENUM, FIELD(otlp_protocol), 0, 0, otlp_protocol_choices,
+		"auto", false, "OTLP encoding; auto: OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf", NULL },
+	[CONFIG_OTLP_QUEUE_MB] = { "JN_OTLP_QUEUE_MB", CONFIG_T_INT, FIELD(otlp_queue_mb), 1, 65536, NULL,
+		"64", false, "MiB of OTLP batches kept on disk (JN_STATE_DIR/otlp-queue) while the collector cannot take them; past it the oldest are dropped", NULL },
 };
 
 /* ---- messages ---- */
@@ -222,6 +229,7 @@ const char *config_type_name(enum config_type t)
 	case CONFIG_T_COMMAND: return "command";
 	case CONFIG_T_ADDRESS: return "address";
 	case CONFIG_T_GPUS: return "gpu list";
+	case CONFIG_T_URL: return "url";
 	}
 	return "?";
 }
@@ -291,6 +299,9 @@ void config_format_bounds(const struct config_key_info *k, char *buf, size_t n)
 		break;
 	case CONFIG_T_GPUS:
 		snprintf(buf, n, "all, or indexes 0..%lld", (long long)k->max);
+		break;
+	case CONFIG_T_URL:
+		snprintf(buf, n, k->min ? "http(s) URL" : "http(s) URL or empty");
 		break;
 	}
 }
@@ -549,6 +560,22 @@ static int parse_value(const struct config_key_info *k, const char *v, union val
 		memcpy(out->text, v, len + 1);
 		return 0;
 
+	case CONFIG_T_URL:
+		if (len == 0 && k->min == 0) {
+			out->text[0] = '\0';
+			return 0;
+		}
+		if (len > (size_t)k->max) {
+			snprintf(why, n, "URL is longer than %lld bytes; use a shorter one", (long long)k->max);
+			return -1;
+		}
+		if (!url_http_ok(v)) {
+			snprintf(why, n, "'%s' is not an http:// or https:// URL with a host; give one such as http://127.0.0.1:4318", q);
+			return -1;
+		}
+		memcpy(out->text, v, len + 1);
+		return 0;
+
 	case CONFIG_T_ADDRESS: {
 		unsigned char addr[sizeof(struct in6_addr)];
 
@@ -676,6 +703,7 @@ static void store(struct config *cfg, const struct config_key_info *k, const uni
 	case CONFIG_T_PATH:
 	case CONFIG_T_COMMAND:
 	case CONFIG_T_ADDRESS:
+	case CONFIG_T_URL:
 		str_copy(field, v->text, k->size);
 		break;
 	default:
@@ -1119,6 +1147,7 @@ void config_format_value(const struct config *cfg, const struct config_key_info 
 	case CONFIG_T_PATH:
 	case CONFIG_T_COMMAND:
 	case CONFIG_T_ADDRESS:
+	case CONFIG_T_URL:
 		str_copy(buf, field, n);
 		return;
 	default:

@@ -75,6 +75,9 @@ enum config_key {
 	CONFIG_IDLE_SAMPLE_SECONDS,
 	CONFIG_ROTATE_SIZE_MB,
 	CONFIG_ROTATE_KEEP_DAYS,
+	CONFIG_OTLP_ENDPOINT,
+	CONFIG_OTLP_PROTOCOL,
+	CONFIG_OTLP_QUEUE_MB,
 	CONFIG_KEY__COUNT
 };
 
@@ -89,6 +92,7 @@ enum config_type {
 	CONFIG_T_COMMAND,  /* a shell command line, may be empty */
 	CONFIG_T_ADDRESS,  /* an IPv4 or IPv6 address literal */
 	CONFIG_T_GPUS,     /* "all" or a comma list of GPU indexes/ranges */
+	CONFIG_T_URL,      /* an http:// or https:// URL (or empty where min is 0) */
 };
 
 /* Lowest to highest precedence. */
@@ -100,6 +104,9 @@ enum config_source {
 };
 
 enum config_exporter_mode { CONFIG_EXPORTER_ALWAYS, CONFIG_EXPORTER_ACTIVE };
+
+/* JN_OTLP_PROTOCOL; "auto": OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf. */
+enum config_otlp_protocol { CONFIG_OTLP_AUTO, CONFIG_OTLP_PROTOBUF, CONFIG_OTLP_JSON };
 
 /* JN_METRIC_NAMES bits: which metric name families the exporter serves. */
 #define CONFIG_METRICS_GPUTEL (1u << 0)
@@ -140,6 +147,9 @@ struct config {
 	int64_t idle_sample_ns;                 /* JN_IDLE_SAMPLE_SECONDS, 0 = never */
 	int rotate_size_mb;                     /* JN_ROTATE_SIZE_MB (logrotate policy) */
 	int rotate_keep_days;                   /* JN_ROTATE_KEEP_DAYS (logrotate policy) */
+	char otlp_endpoint[CONFIG_TEXT_MAX];    /* JN_OTLP_ENDPOINT, "" = from OTEL_EXPORTER_OTLP_* */
+	enum config_otlp_protocol otlp_protocol; /* JN_OTLP_PROTOCOL */
+	int otlp_queue_mb;                      /* JN_OTLP_QUEUE_MB */
 
 	/* Where each value came from, indexed by enum config_key. */
 	struct config_origin origin[CONFIG_KEY__COUNT];

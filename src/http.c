@@ -12,14 +12,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <zlib.h>
 
 #include "fdlimit.h"
+#include "gzip.h"
 #include "log.h"
 #include "mhd.h"
 #include "util.h"
 
-#define ZLIB_LIBRARY "libz.so.1"
 /*
  * Connections are capped below the descriptor limit (fdlimit.h): at most
  * half of what the reserve leaves, so that a crowd of idle clients cannot
@@ -34,16 +33,6 @@
 #define CONNECTION_TIMEOUT_S 10
 #define CONNECTION_MEMORY (32 * 1024)   /* bounds a request's headers */
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
-
-/* zlib, loaded on the first request that asks for gzip. */
-static struct {
-	__typeof__(deflateInit2_) *init2;
-	__typeof__(deflate) *deflate;
-	__typeof__(deflateEnd) *end;
-	__typeof__(deflateBound) *bound;
-	const char *version;
-} zl;
-static pthread_once_t zl_once = PTHREAD_ONCE_INIT;
 
 /* One tick's answers; shared by the requests in flight, freed by the last. */
 struct page {
@@ -106,64 +95,14 @@ static void page_put(struct http_server *s, struct page *p)
 		page_free(p);
 }
 
-static void zl_load(void)
-{
-	void *lib = dlopen(ZLIB_LIBRARY, RTLD_NOW | RTLD_LOCAL);
-	void *init2, *def, *end, *bound, *ver;
-
-	if (!lib)
-		return;
-	init2 = dlsym(lib, "deflateInit2_");
-	def = dlsym(lib, "deflate");
-	end = dlsym(lib, "deflateEnd");
-	bound = dlsym(lib, "deflateBound");
-	ver = dlsym(lib, "zlibVersion");
-	if (!init2 || !def || !end || !bound || !ver)
-		return;
-	memcpy(&zl.init2, &init2, sizeof init2);
-	memcpy(&zl.deflate, &def, sizeof def);
-	memcpy(&zl.end, &end, sizeof end);
-	memcpy(&zl.bound, &bound, sizeof bound);
-	{
-		const char *(*version)(void);
-
-		memcpy(&version, &ver, sizeof ver);
-		zl.version = version();
-	}
-}
-
 /* The page's metrics gzipped, made by the first request that wants them. */
 static bool page_gzip(struct page *p, const char **out, size_t *len)
 {
-	pthread_once(&zl_once, zl_load);
-	if (!zl.init2)
-		return false;
 	pthread_mutex_lock(&p->gz_mu);
 	if (!p->gz_tried) {
-		z_stream z;
-
 		p->gz_tried = true;
-		memset(&z, 0, sizeof z);
-		/* windowBits 15 + 16: a gzip wrapper, as Content-Encoding: gzip wants. */
-		if (zl.init2(&z, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, zl.version,
-			     (int)sizeof z) == Z_OK) {
-			size_t cap = zl.bound(&z, (uLong)p->metrics_len) + 32;
-
-			p->gz = malloc(cap);
-			if (p->gz) {
-				z.next_in = (Bytef *)p->metrics;
-				z.avail_in = (uInt)p->metrics_len;
-				z.next_out = (Bytef *)p->gz;
-				z.avail_out = (uInt)cap;
-				if (zl.deflate(&z, Z_FINISH) == Z_STREAM_END) {
-					p->gz_len = cap - z.avail_out;
-				} else {
-					free(p->gz);
-					p->gz = NULL;
-				}
-			}
-			zl.end(&z);
-		}
+		if (!gzip_buf(p->metrics, p->metrics_len, &p->gz, &p->gz_len))
+			p->gz = NULL;
 	}
 	pthread_mutex_unlock(&p->gz_mu);
 	*out = p->gz;

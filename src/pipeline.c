@@ -90,6 +90,32 @@ void pipeline_gpu_event(struct pipeline *p, const struct gpu_event *ev)
 			p->sinks[i].ops->gpu_event(p->sinks[i].self, ev);
 }
 
+void pipeline_alloc_ended(struct pipeline *p, const struct alloc *a)
+{
+	for (size_t i = 0; i < p->n_sinks; i++)
+		if (p->sinks[i].ops->alloc_ended)
+			p->sinks[i].ops->alloc_ended(p->sinks[i].self, a);
+}
+
+void pipeline_period_ended(struct pipeline *p, const char *ended_by)
+{
+	const struct run_state *st = &p->st;
+	struct activity_period period = {
+		.number = st->periods,
+		.begun_wall_ns = st->period_begun_wall_ns,
+		.ended_wall_ns = wall_now_ns(),
+		.reason = st->period_reason ? st->period_reason : "utilisation",
+		.ended_by = ended_by,
+		.csv_path = st->csv_path,
+		.csv_rows = st->csv_period_rows,
+		.csv_dropped = st->csv_period_dropped,
+	};
+
+	for (size_t i = 0; i < p->n_sinks; i++)
+		if (p->sinks[i].ops->period_ended)
+			p->sinks[i].ops->period_ended(p->sinks[i].self, &period);
+}
+
 size_t pipeline_fds(const struct pipeline *p, int *fds, size_t max)
 {
 	size_t n = 0;

@@ -80,6 +80,12 @@ void pipeline_event(struct pipeline *p, const char *name, const char *fields_jso
 /* Hands a GPU fault to the sinks that keep them (the allocations' Xid lists). */
 void pipeline_gpu_event(struct pipeline *p, const struct gpu_event *ev);
 
+/* Hands an ended allocation's summary to the sinks that export it. */
+void pipeline_alloc_ended(struct pipeline *p, const struct alloc *a);
+
+/* The active period in progress ends now (ended_by: "idle", "agent stopped"). */
+void pipeline_period_ended(struct pipeline *p, const char *ended_by);
+
 /* The sinks' descriptors (up to max), and serving one (fd -1: every sink, after a tick). */
 size_t pipeline_fds(const struct pipeline *p, int *fds, size_t max);
 void pipeline_io(struct pipeline *p, int fd);

@@ -25,6 +25,7 @@
 #include "outbuf.h"
 #include "snapshot.h"
 
+struct alloc;
 struct config;
 struct gpu_event;
 struct pipeline;
@@ -44,6 +45,8 @@ struct run_state {
 	bool preroll;                   /* utilisation is held: the CSV keeps full rows in memory */
 	const char *activity;           /* the activity state's name; NULL without a policy */
 	unsigned int periods;           /* active periods so far */
+	int64_t period_begun_wall_ns;   /* the current or last period's start (CLOCK_REALTIME) */
+	const char *period_reason;      /* ... and why it began: "allocation" or "utilisation" */
 	char log_file[RUN_PATH_MAX];    /* where the log goes; "" for standard error */
 	/* The sinks'. */
 	bool stop;                      /* a sink has no more reason to run (its reader went away) */
@@ -53,6 +56,16 @@ struct run_state {
 	uint64_t csv_rows_written;      /* over every file of the run (sink_csv) */
 	uint64_t csv_rows_dropped;
 	uint64_t csv_period_dropped;    /* rows of the current or last period not written (no file, full disk) */
+};
+
+/* An active period that ended: telemetry was on from begun to ended. */
+struct activity_period {
+	unsigned int number;            /* 1 for the run's first */
+	int64_t begun_wall_ns, ended_wall_ns;
+	const char *reason;             /* "allocation" or "utilisation" */
+	const char *ended_by;           /* "idle" or "agent stopped" */
+	const char *csv_path;           /* "" when none */
+	uint64_t csv_rows, csv_dropped;
 };
 
 struct sink_ops {
@@ -77,6 +90,10 @@ struct sink_ops {
 	void (*event)(void *self, const char *name, const char *fields_json);
 	/* Optional: a GPU fault the events sink published (gpu_events.h). */
 	void (*gpu_event)(void *self, const struct gpu_event *ev);
+	/* Optional: an allocation that ended (its summary, as the ledger has it). */
+	void (*alloc_ended)(void *self, const struct alloc *a);
+	/* Optional: an active period that ended. */
+	void (*period_ended)(void *self, const struct activity_period *period);
 	/* Optional: a descriptor for the loop to watch; io() runs when it is readable and after every tick. */
 	int (*fd)(void *self);
 	void (*io)(void *self);
@@ -88,5 +105,6 @@ extern const struct sink_ops sink_csv_ops;
 extern const struct sink_ops sink_prom_ops;
 extern const struct sink_ops sink_alloc_ops;
 extern const struct sink_ops sink_events_ops;
+extern const struct sink_ops sink_otlp_ops;
 
 #endif

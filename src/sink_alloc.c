@@ -36,6 +36,7 @@
 #include "util.h"
 
 struct alloc_sink {
+	struct pipeline *p;
 	struct run_state *st;
 	struct control *control;
 	struct alloc_api api;
@@ -52,6 +53,13 @@ static bool want_fresh(void *ctx)
 	return k->fresh_asked;
 }
 
+static void ended(void *ctx, const struct alloc *a)
+{
+	struct alloc_sink *k = ctx;
+
+	pipeline_alloc_ended(k->p, a);
+}
+
 static void write_status(void *ctx, struct outbuf *o)
 {
 	struct alloc_sink *k = ctx;
@@ -63,7 +71,7 @@ static void write_status(void *ctx, struct outbuf *o)
 static void load(struct alloc_sink *k, const struct snapshot *snap)
 {
 	const struct config *cfg = k->st->cfg;
-	struct alloc_api_host host = { want_fresh, write_status, k };
+	struct alloc_api_host host = { want_fresh, write_status, ended, k };
 	char err[1024];
 
 	k->loaded = true;
@@ -116,9 +124,10 @@ static int alloc_sink_open(void **self, struct pipeline *p, char *err, size_t er
 		str_copy(err, "out of memory", errlen);
 		return -1;
 	}
+	k->p = p;
 	k->st = &p->st;
 	/* A request that comes before the first tick waits for a sample like any other. */
-	k->api.host = (struct alloc_api_host){ want_fresh, write_status, k };
+	k->api.host = (struct alloc_api_host){ want_fresh, write_status, ended, k };
 	ops = alloc_api_ops(&k->api);
 	if (control_start(&k->control, &opt, &ops, err, errlen) != 0) {
 		free(k);

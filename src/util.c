@@ -19,6 +19,14 @@ int64_t mono_now_ns(void)
 	return timespec_to_ns(&ts);
 }
 
+int64_t wall_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return timespec_to_ns(&ts);
+}
+
 int64_t timespec_to_ns(const struct timespec *ts)
 {
 	return (int64_t)ts->tv_sec * NS_PER_SEC + ts->tv_nsec;
@@ -353,4 +361,22 @@ int64_t i64_mul_sat(int64_t a, int64_t b)
 	if (__builtin_mul_overflow(a, b, &r))
 		return (a < 0) != (b < 0) ? INT64_MIN : INT64_MAX;
 	return r;
+}
+
+bool url_http_ok(const char *s)
+{
+	const char *host;
+
+	if (strncmp(s, "http://", 7) == 0)
+		host = s + 7;
+	else if (strncmp(s, "https://", 8) == 0)
+		host = s + 8;
+	else
+		return false;
+	if (*host == '\0' || strchr("/:?#@", *host))
+		return false;
+	for (const char *p = s; *p; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+			return false;
+	return true;
 }

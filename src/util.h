@@ -15,6 +15,7 @@
 #define NS_PER_SEC 1000000000LL
 
 int64_t mono_now_ns(void);
+int64_t wall_now_ns(void);      /* CLOCK_REALTIME */
 int64_t timespec_to_ns(const struct timespec *ts);
 
 /* Copies at most n-1 bytes and always terminates; returns strlen(src). */
@@ -105,6 +106,9 @@ const char *text_problem(const char *s, size_t n, size_t *bad_at);
 size_t json_mark_nul_escapes(char *text, size_t n);
 
 /* a + b, held at INT64_MAX / INT64_MIN instead of overflowing. */
+/* An http:// or https:// URL with a host and no blank or control character. */
+bool url_http_ok(const char *s);
+
 int64_t i64_add_sat(int64_t a, int64_t b);
 
 /* a * b, held at INT64_MAX / INT64_MIN instead of overflowing. */

@@ -35,6 +35,9 @@ else
 	PACKAGES="$BUILD_PACKAGES $CHECK_PACKAGES"
 fi
 
+# The OpenTelemetry Collector of the OTLP tests is no Debian package: Go
+# builds it (scripts/otelcol.sh, which says what to install if go is missing).
+
 # bench/exporter_rate.sh drives wrk against the exporter and node_exporter.
 $bench && PACKAGES="$PACKAGES wrk prometheus-node-exporter"
 

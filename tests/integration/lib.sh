@@ -112,3 +112,124 @@ control_ready() {
 
 # A TCP port on loopback that nothing listens on now.
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# ---- a real OpenTelemetry Collector as an OTLP peer ----
+# scripts/otelcol.sh builds it into a cache outside the checkout; .ci/run
+# exports its path as GPUTEL_OTELCOL, and without that variable the path is
+# asked of scripts/otelcol.sh --print.
+#
+# start_otelcol DIR: starts a collector whose OTLP/HTTP receiver listens on
+# 127.0.0.1 (no gRPC) and whose file exporters write what it receives as
+# OTLP/JSON, one request a line, to DIR/logs.json, DIR/traces.json and
+# DIR/metrics.json (appended to, flushed every 100 ms). It writes
+# DIR/otelcol.yaml the first time, with free ports, and starts again on that
+# same file (same ports) when it is already there. Waits up to 30 s for the
+# health_check extension to answer. Sets OTELCOL_PID, OTELCOL_HTTP
+# (http://127.0.0.1:PORT, POST to /v1/logs, /v1/traces, /v1/metrics),
+# OTELCOL_HEALTH (its health URL) and OTELCOL_LOG (DIR/otelcol.log, its
+# own output). Returns 1, with the log's tail as TAP comments, if it does not
+# come up. A collector that is not built fails the test at once, saying how
+# to build it. cleanup stops it if the test does not.
+start_otelcol() {
+	local dir=$1 bin http hc i
+	bin=${GPUTEL_OTELCOL:-$("$ROOT/scripts/otelcol.sh" --print 2>/dev/null | tail -n1)}
+	if [ -z "$bin" ] || [ ! -x "$bin" ]; then
+		not_ok "no OpenTelemetry Collector${bin:+ at $bin}: run scripts/otelcol.sh (it builds one and prints its path) or set GPUTEL_OTELCOL to a collector binary"
+		exit 1
+	fi
+	mkdir -p "$dir"
+	dir=$(cd "$dir" && pwd)
+	if [ ! -f "$dir/otelcol.yaml" ]; then
+		http=$(free_port)
+		hc=$(free_port)
+		while [ "$hc" = "$http" ]; do hc=$(free_port); done
+		cat >"$dir/otelcol.yaml" <<-YAML
+			# The OTLP peer of a gputel test (tests/integration/lib.sh).
+			receivers:
+			  otlp:
+			    protocols:
+			      http:
+			        endpoint: 127.0.0.1:$http
+			exporters:
+			  file/logs:
+			    path: $dir/logs.json
+			    append: true
+			    flush_interval: 100ms
+			  file/traces:
+			    path: $dir/traces.json
+			    append: true
+			    flush_interval: 100ms
+			  file/metrics:
+			    path: $dir/metrics.json
+			    append: true
+			    flush_interval: 100ms
+			extensions:
+			  health_check:
+			    endpoint: 127.0.0.1:$hc
+			service:
+			  extensions: [health_check]
+			  telemetry:
+			    # No listener of its own on :8888, which two collectors would share.
+			    metrics:
+			      level: none
+			  pipelines:
+			    logs:
+			      receivers: [otlp]
+			      exporters: [file/logs]
+			    traces:
+			      receivers: [otlp]
+			      exporters: [file/traces]
+			    metrics:
+			      receivers: [otlp]
+			      exporters: [file/metrics]
+		YAML
+	fi
+	http=$(sed -n 's/^ *endpoint: 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$dir/otelcol.yaml" | sed -n 1p)
+	hc=$(sed -n 's/^ *endpoint: 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$dir/otelcol.yaml" | sed -n 2p)
+	OTELCOL_HTTP="http://127.0.0.1:$http"
+	OTELCOL_HEALTH="http://127.0.0.1:$hc/"
+	OTELCOL_LOG="$dir/otelcol.log"
+	"$bin" --config "$dir/otelcol.yaml" >>"$OTELCOL_LOG" 2>&1 &
+	OTELCOL_PID=$!
+	PIDS+=("$OTELCOL_PID")
+	for ((i = SECONDS + 30; SECONDS < i; )); do
+		curl -sf -o /dev/null --max-time 1 "$OTELCOL_HEALTH" && return 0
+		pid_alive "$OTELCOL_PID" || break
+		sleep 0.1
+	done
+	echo "# the collector did not answer on $OTELCOL_HEALTH; the end of $OTELCOL_LOG:"
+	tail -n 5 "$OTELCOL_LOG" | sed 's/^/#   /'
+	stop_otelcol
+	return 1
+}
+
+# stop_otelcol: SIGTERM to the collector of start_otelcol, SIGKILL if it is
+# still there after 10 s; 1 if it had to be killed.
+stop_otelcol() {
+	local pid=${OTELCOL_PID:-} i rc=0 p rest=()
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null
+	for ((i = 0; i < 100; i++)); do
+		pid_alive "$pid" || break
+		sleep 0.1
+	done
+	if pid_alive "$pid"; then
+		kill -KILL "$pid" 2>/dev/null
+		rc=1
+	fi
+	wait "$pid" 2>/dev/null
+	for p in "${PIDS[@]:-}"; do
+		[ -n "$p" ] && [ "$p" != "$pid" ] && rest+=("$p")
+	done
+	PIDS=("${rest[@]:-}")
+	OTELCOL_PID=
+	return $rc
+}
+
+# pid_alive PID: the process exists and has not exited (a zombie that is
+# not waited for yet counts as gone).
+pid_alive() {
+	local s
+	s=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ -n "$s" ] && [ "${s%% *}" != Z ]
+}

@@ -77,6 +77,15 @@ struct gputel_alloc_spec {
 /* Begins an allocation.  *json (if given) gets the allocation as the agent holds it. */
 GPUTEL_EXPORT int gputel_alloc_begin(const char *socket, const struct gputel_alloc_spec *spec, char **json);
 
+/*
+ * The same, as a child span of a W3C trace context ("00-<trace id>-<span
+ * id>-<flags>", e.g. the TRACEPARENT a job was started with; NULL or "":
+ * a new trace).  The reply's "traceparent" names the allocation's own
+ * span, for the job's spans to nest under.
+ */
+GPUTEL_EXPORT int gputel_alloc_begin_traced(const char *socket, const struct gputel_alloc_spec *spec,
+					    const char *traceparent, char **json);
+
 /* Ends an allocation.  *json (if given) gets its summary: duration, energy, use. */
 GPUTEL_EXPORT int gputel_alloc_end(const char *socket, const char *id, char **json);
 

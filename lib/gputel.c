@@ -402,6 +402,12 @@ static bool id_ok(const char *id)
 
 int gputel_alloc_begin(const char *socket, const struct gputel_alloc_spec *spec, char **json)
 {
+	return gputel_alloc_begin_traced(socket, spec, NULL, json);
+}
+
+int gputel_alloc_begin_traced(const char *socket, const struct gputel_alloc_spec *spec, const char *traceparent,
+			      char **json)
+{
 	struct buf b = { 0 };
 	char num[64];
 	int r;
@@ -450,6 +456,11 @@ int gputel_alloc_begin(const char *socket, const struct gputel_alloc_spec *spec,
 	if (spec->labels_json && *spec->labels_json) {
 		puts_(&b, ", \"labels\": ");
 		puts_(&b, spec->labels_json);
+	}
+	/* Checked by the agent, which names what is wrong with it. */
+	if (traceparent && *traceparent) {
+		puts_(&b, ", \"traceparent\": ");
+		put_json_str(&b, traceparent);
 	}
 	puts_(&b, "}");
 	if (b.bad) {

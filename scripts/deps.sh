@@ -21,8 +21,10 @@ for a in "$@"; do
 done
 
 # make: the compiler and the libraries gputel links; python3 writes the man
-# pages.  make demo also asks the exporter with curl.
-BUILD_PACKAGES="gcc make libc6-dev libmicrohttpd-dev zlib1g-dev libcjson-dev python3"
+# pages; protoc-c compiles proto/otlp.proto; libcurl's headers describe the
+# library OTLP export loads.  make demo also asks the exporter with curl.
+BUILD_PACKAGES="gcc make libc6-dev libmicrohttpd-dev zlib1g-dev libcjson-dev python3 protobuf-c-compiler \
+libprotobuf-c-dev libcurl4-openssl-dev"
 DEMO_PACKAGES="curl"
 # make check: the test frameworks and the real peers the tests run against.
 CHECK_PACKAGES="clang libclang-rt-14-dev libcmocka-dev logrotate valgrind time util-linux \

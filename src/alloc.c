@@ -467,6 +467,7 @@ int alloc_begin(struct alloc_table *t, struct alloc_request *req, const struct s
 	a->begun_wall_ns = now_wall_ns;
 	a->expires_wall_ns = a->ttl_ns ? now_wall_ns + a->ttl_ns : 0;
 	trace_ctx_new(&a->trace, req->has_parent, req->parent_trace_id, req->parent_span_id, req->parent_flags);
+	a->span_exported = t->spans_exported;
 	usage_init(&a->use);
 	t->n++;
 	t->changes++;
@@ -759,7 +760,7 @@ static void put_energy(struct outbuf *o, const char *k_j, const char *k_wh, int6
 	ob_put_scaled(o, uj / 1000, 3600000, 6);
 }
 
-/* "traceparent": the allocation's own span, for a job's spans to nest under; "parent_span_id" when it has one. */
+/* "traceparent": the allocation's own span, for a job's spans to nest under; "parent_span_id" (or null). */
 static void put_traceparent(struct outbuf *o, const struct trace_ctx *t)
 {
 	char tp[TRACEPARENT_LEN + 1], hex[2 * SPAN_ID_LEN + 1];
@@ -808,7 +809,9 @@ void alloc_json(struct outbuf *o, const struct alloc *a)
 	ob_puts(o, "]");
 	put_key(o, "labels");
 	ob_puts(o, a->labels_json ? a->labels_json : "{}");
-	put_traceparent(o, &a->trace);
+	/* Only a span that will be exported is worth nesting a job's spans under. */
+	if (a->span_exported)
+		put_traceparent(o, &a->trace);
 	put_key(o, "ttl_seconds");
 	if (a->ttl_ns)
 		ob_put_scaled(o, a->ttl_ns, NS_PER_SEC, 3);

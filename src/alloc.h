@@ -136,6 +136,7 @@ struct alloc {
 	int64_t ended_wall_ns;          /* 0 while live */
 	const char *end_reason;         /* "released", "owner exited", "ttl expired" */
 	struct trace_ctx trace;         /* its span: made at begin, exported at the end */
+	bool span_exported;             /* the agent exports spans: replies name the span (traceparent) */
 	struct alloc_usage use;
 	/* Where the host counters stood at the last tick counted. */
 	int64_t mark_mono_ns;           /* 0: no tick counted since (re)start */
@@ -172,6 +173,7 @@ struct alloc_table {
 	size_t n, cap;
 	uint64_t changes;               /* bumped by every change worth saving */
 	struct alloc_ledger_mark ledger;  /* saved with the table, loaded back */
+	bool spans_exported;            /* the agent exports spans (OTLP): each allocation's span_exported */
 };
 
 void alloc_table_init(struct alloc_table *t);

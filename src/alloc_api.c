@@ -615,8 +615,10 @@ int alloc_api_init(struct alloc_api *api, const char *state_dir, const char *log
 
 	memset(api, 0, sizeof *api);
 	alloc_table_init(&api->table);
-	if (host)
+	if (host) {
 		api->host = *host;
+		api->table.spans_exported = host->spans_exported;
+	}
 	api->snap = snap;
 	if (str_fmt(api->state_path, sizeof api->state_path, "%s/%s", state_dir, ALLOC_STATE_FILE) < 0 ||
 	    str_fmt(api->ledger_path, sizeof api->ledger_path, "%s/%s", log_dir, ALLOC_LEDGER_FILE) < 0) {
@@ -624,6 +626,8 @@ int alloc_api_init(struct alloc_api *api, const char *state_dir, const char *log
 		return -1;
 	}
 	r = alloc_load(&api->table, api->state_path, snap, err, errlen);
+	for (size_t i = 0; i < api->table.n; i++)
+		api->table.a[i].span_exported = api->table.spans_exported;
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)

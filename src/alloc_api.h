@@ -55,6 +55,7 @@ struct alloc_api_host {
 	/* An allocation ended (released or reaped), its summary as in the ledger.  NULL: not told. */
 	void (*ended)(void *ctx, const struct alloc *a);
 	void *ctx;
+	bool spans_exported;            /* allocations are exported as spans (OTLP) */
 };
 
 struct alloc_api {

@@ -35,6 +35,8 @@ static const char agent_usage[] =
 	"                    [--exporter-bind ADDR] [--exporter-mode always|active] [--gpus LIST]\n"
 	"                    [--on-start CMD] [--on-stop CMD] [--on-xid CMD] [--metric-names LIST]\n"
 	"                    [--control-socket PATH] [--state-dir DIR] [--idle-sample-seconds S]\n"
+	"                    [--otlp-endpoint URL] [--otlp-protocol auto|http/protobuf|http/json]\n"
+	"                    [--otlp-queue-mb N]\n"
 	"                    [--log-level LEVEL] [--config FILE] [--duration S] [--exit-when-idle]\n"
 	"                    [--log-to-state-dir] [--quiet | --verbose]\n"
 	"\n"

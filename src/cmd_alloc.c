@@ -23,7 +23,7 @@
 
 static const char alloc_usage[] =
 	"usage: gputel alloc begin ID [--gpus LIST] [--owner NAME] [--pid PID] [--ttl S]\n"
-	"                            [--label KEY=VALUE]... [--socket PATH] [--json]\n"
+	"                            [--label KEY=VALUE]... [--traceparent TP] [--socket PATH] [--json]\n"
 	"       gputel alloc end ID [--socket PATH] [--json]\n"
 	"       gputel alloc renew ID [--ttl S] [--socket PATH] [--json]\n"
 	"       gputel alloc list [--socket PATH] [--json]\n"
@@ -45,6 +45,9 @@ static void print_usage(FILE *f)
 			 "begin: end it unless renewed within this long; renew: the new TTL, e.g. 30m "
 			 "(default: none; renew: its own)");
 	cli_print_option(f, "--label KEY=VALUE", "begin: a label, again for more (default: none)");
+	cli_print_option(f, "--traceparent TP",
+			 "begin: a W3C trace context (00-<trace id>-<span id>-<flags>) whose child the allocation's "
+			 "span is, when OTLP export is on (default: a new trace)");
 	cli_print_option(f, "--socket PATH",
 			 "the agent's control socket (default: $JN_CONTROL_SOCKET, else " GPUTEL_DEFAULT_SOCKET ")");
 	cli_print_option(f, "--json", "print the agent's JSON reply (default: a summary for people)");
@@ -87,12 +90,13 @@ int alloc_exit_code(int status, const char *json, const char *sock)
 	return status == GPUTEL_E_INVALID || status == GPUTEL_E_BADREQUEST ? EXIT_USAGE : 1;
 }
 
-int cli_alloc_begin(const char *who, const char *sock, const struct gputel_alloc_spec *spec, char **reply)
+int cli_alloc_begin(const char *who, const char *sock, const struct gputel_alloc_spec *spec, const char *traceparent,
+		    char **reply)
 {
 	const char *autostart = getenv("GPU_TELEMETRY_AUTOSTART");
 	/* Only where autostart may start one: an agent that answers first was not started here. */
 	bool was_up = !autostart || !*autostart || gputel_status(sock, NULL) != GPUTEL_E_NOAGENT;
-	int r = gputel_alloc_begin(sock, spec, reply);
+	int r = gputel_alloc_begin_traced(sock, spec, traceparent, reply);
 	char *status = NULL;
 	cJSON *j;
 	const cJSON *log_file;
@@ -307,7 +311,7 @@ int cmd_alloc(int argc, char **argv)
 	static char labels[8192];
 	struct outbuf lo = { labels, 0, sizeof labels - 2, false };
 	struct gputel_alloc_spec spec = { 0 };
-	const char *sub, *id = NULL, *sock = NULL, *v;
+	const char *sub, *id = NULL, *sock = NULL, *traceparent = NULL, *v;
 	bool json = false;
 	char *reply = NULL;
 	double ttl = 0;
@@ -358,6 +362,10 @@ int cmd_alloc(int argc, char **argv)
 				return EXIT_USAGE;
 			if (labels_json(&lo, v) != 0)
 				return usage_error("alloc", "bad --label '%s'; give KEY=VALUE", v);
+		} else if ((r = opt_value(argc, argv, &i, "--traceparent", &v)) != 0) {
+			if (r < 0)
+				return EXIT_USAGE;
+			traceparent = v;
 		} else if (argv[i][0] == '-') {
 			return usage_error("alloc", "unknown option '%s'; see 'gputel alloc --help'", argv[i]);
 		} else if (!id) {
@@ -376,7 +384,7 @@ int cmd_alloc(int argc, char **argv)
 		spec.id = id;
 		spec.ttl_seconds = ttl;
 		spec.labels_json = lo.len > 2 ? labels : NULL;
-		r = cli_alloc_begin("alloc begin", sock, &spec, &reply);
+		r = cli_alloc_begin("alloc begin", sock, &spec, traceparent, &reply);
 	} else if (!strcmp(sub, "end")) {
 		r = gputel_alloc_end(sock, id, &reply);
 	} else if (!strcmp(sub, "renew")) {

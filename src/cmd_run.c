@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "child.h"
 #include "commands.h"
 #include "gputel.h"
@@ -29,6 +31,8 @@ static const char run_usage[] =
 	"duration, GPU and CPU energy, utilisation, peak memory and temperature,\n"
 	"Xid errors.  Exits with CMD's status.  When no agent answers, CMD runs all\n"
 	"the same, with one warning and no summary, unless --require-agent.\n"
+	"The allocation's span is a child of $TRACEPARENT when set, and CMD runs\n"
+	"with TRACEPARENT naming the allocation's span (docs/otlp.md).\n"
 	"\n";
 
 static void print_usage(void)
@@ -46,6 +50,20 @@ static void print_usage(void)
 	cli_print_option(stdout, "-o FILE", "write the summary there (default: standard error)");
 	cli_print_option(stdout, "--require-agent",
 			 "refuse to run CMD when no agent answers, exit 1 (default: run it without an allocation)");
+}
+
+/* TRACEPARENT for CMD: the allocation's span, from the begin's reply.  -1 when it cannot be set. */
+static int set_traceparent(const char *reply)
+{
+	cJSON *j = reply ? cJSON_Parse(reply) : NULL;
+	const cJSON *tp = cJSON_GetObjectItemCaseSensitive(j, "traceparent");
+	int rc = 0;
+
+	/* An older agent sends none: CMD keeps whatever it was given. */
+	if (cJSON_IsString(tp) && setenv("TRACEPARENT", tp->valuestring, 1) != 0)
+		rc = -1;
+	cJSON_Delete(j);
+	return rc;
 }
 
 static volatile sig_atomic_t child_pid;
@@ -136,7 +154,8 @@ int cmd_run(int argc, char **argv)
 	spec.labels_json = labels[0] ? labels : NULL;
 	if (!spec.owner)
 		spec.owner = "gputel run";
-	r = cli_alloc_begin("run", sock, &spec, &reply);
+	/* The job's own trace context, where it was started within one, parents the allocation's span. */
+	r = cli_alloc_begin("run", sock, &spec, getenv("TRACEPARENT"), &reply);
 	/* In a job script, a missing agent must not stop the job itself. */
 	if ((r == GPUTEL_E_NOAGENT || r == GPUTEL_E_AUTOSTART) && !require_agent) {
 		fprintf(stderr, "gputel: run: warning: no gputel agent answers on %s; running %s without an allocation "
@@ -146,6 +165,12 @@ int cmd_run(int argc, char **argv)
 		rc = alloc_exit_code(r, reply, sock);
 		gputel_free(reply);
 		return rc;
+	}
+	/* The command's spans nest under the allocation's. */
+	if (tracked && set_traceparent(reply) != 0) {
+		gputel_alloc_end(sock, spec.id, NULL);
+		gputel_free(reply);
+		return 1;
 	}
 	gputel_free(reply);
 	reply = NULL;

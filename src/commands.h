@@ -35,7 +35,8 @@ const char *alloc_socket_path(const char *sock);
 int alloc_exit_code(int status, const char *json, const char *sock);
 struct gputel_alloc_spec;
 /* gputel_alloc_begin, saying once (as who) that it started the agent, and where its log is. */
-int cli_alloc_begin(const char *who, const char *sock, const struct gputel_alloc_spec *spec, char **reply);
+int cli_alloc_begin(const char *who, const char *sock, const struct gputel_alloc_spec *spec, const char *traceparent,
+		    char **reply);
 void alloc_print_summary(FILE *f, const char *json);
 
 /* Shared option helpers (main.c). */

@@ -45,6 +45,7 @@ struct run_state {
 	bool preroll;                   /* utilisation is held: the CSV keeps full rows in memory */
 	const char *activity;           /* the activity state's name; NULL without a policy */
 	unsigned int periods;           /* active periods so far */
+	bool spans_exported;            /* the OTLP sink exports spans (set when it opens, before the others) */
 	int64_t period_begun_wall_ns;   /* the current or last period's start (CLOCK_REALTIME) */
 	const char *period_reason;      /* ... and why it began: "allocation" or "utilisation" */
 	char log_file[RUN_PATH_MAX];    /* where the log goes; "" for standard error */

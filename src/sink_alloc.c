@@ -71,7 +71,7 @@ static void write_status(void *ctx, struct outbuf *o)
 static void load(struct alloc_sink *k, const struct snapshot *snap)
 {
 	const struct config *cfg = k->st->cfg;
-	struct alloc_api_host host = { want_fresh, write_status, ended, k };
+	struct alloc_api_host host = { want_fresh, write_status, ended, k, k->st->spans_exported };
 	char err[1024];
 
 	k->loaded = true;
@@ -127,7 +127,7 @@ static int alloc_sink_open(void **self, struct pipeline *p, char *err, size_t er
 	k->p = p;
 	k->st = &p->st;
 	/* A request that comes before the first tick waits for a sample like any other. */
-	k->api.host = (struct alloc_api_host){ want_fresh, write_status, ended, k };
+	k->api.host = (struct alloc_api_host){ want_fresh, write_status, ended, k, p->st.spans_exported };
 	ops = alloc_api_ops(&k->api);
 	if (control_start(&k->control, &opt, &ops, err, errlen) != 0) {
 		free(k);

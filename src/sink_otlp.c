@@ -68,6 +68,7 @@ static int otlp_sink_open(void **self, struct pipeline *p, char *err, size_t err
 		free(k);
 		return -1;
 	}
+	p->st.spans_exported = otlp_signal_on(k->x, OTLP_TRACES);
 	*self = k;
 	return 0;
 }

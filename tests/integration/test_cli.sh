@@ -138,7 +138,7 @@ check "... and stops its agent" test -z "$left"
 
 # make check's objects are kept: a second build compiles nothing, and make's last line is not an rm.
 mkdir -p "$T/tree"
-cp -r "$ROOT/Makefile" "$ROOT/src" "$ROOT/include" "$ROOT/lib" "$ROOT/sim" "$ROOT/tests" "$T/tree/"
+cp -r "$ROOT/Makefile" "$ROOT/src" "$ROOT/include" "$ROOT/lib" "$ROOT/sim" "$ROOT/proto" "$ROOT/tests" "$T/tree/"
 make -C "$T/tree" -j2 BUILD=b OPT=-O0 SANITIZE= b/tests/test_util >"$T/make1.log" 2>&1
 make -C "$T/tree" BUILD=b OPT=-O0 SANITIZE= b/tests/test_util >"$T/make2.log" 2>&1
 check "building a unit test leaves no rm of its object as make's last line" bash -c "! tail -n1 '$T/make1.log' | grep -q '^rm '"

@@ -101,7 +101,7 @@ check "check: a directory is refused" test "$RC" -eq 2 -a "$(lines "$T/err")" -e
 # show: every key, its value and where it came from, aligned.
 run "$T/out" "$T/err" "$GPUTEL" config show --config "$T/good.conf"
 check "show: exits 0" test "$RC" -eq 0
-check "show: one line per key (23)" test "$(lines "$T/out")" -eq 23
+check "show: one line per key (26)" test "$(lines "$T/out")" -eq 26
 check "show: a file value names FILE:LINE" has "$T/out" "^JN_START_UTIL=20 +# $T/good.conf:7\$"
 check "show: an unset key says default" has "$T/out" "^JN_POLL_INTERVAL=1 +# default\$"
 check "show: quoted values are shown quoted" has "$T/out" "^JN_ON_START='logger -t gputel \"gpu busy\"' +# $T/good.conf:11\$"
@@ -158,7 +158,7 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 k = {e["key"]: e for e in d["keys"]}
 assert d["file"] == sys.argv[2] and d["file_found"] is True, d
-assert len(d["keys"]) == 23
+assert len(d["keys"]) == 26
 assert k["JN_EXPORTER_PORT"]["value"] == "9200" and k["JN_EXPORTER_PORT"]["source"] == "flag"
 assert k["JN_LOG_LEVEL"]["value"] == "debug" and k["JN_LOG_LEVEL"]["source"] == "env"
 assert k["JN_STOP_UTIL"]["value"] == "5" and k["JN_STOP_UTIL"]["source"] == "flag"

@@ -169,6 +169,7 @@ import glob
 for f in glob.glob(src + "/src/*.c") + glob.glob(src + "/src/*.h") + glob.glob(src + "/lib/*.c"):
     t = open(f, errors="replace").read()
     names.update(re.findall(r'getenv\("([A-Za-z_][A-Za-z0-9_]*)"\)', t))
+    names.update(re.findall(r'env_get\(env, "([A-Za-z_][A-Za-z0-9_]*)"\)', t))
     names.update(re.findall(r'#define\s+\w+_ENV\s+"([A-Za-z_][A-Za-z0-9_]*)"', t))
 for n in sorted(names):
     if not re.search(r"(?<![\w$])%s(?!\w)" % re.escape(n), env_text):
@@ -328,7 +329,7 @@ mkdir -p "$T/cdir/sub" && touch "$T/cdir/file.conf"
 check "completion: --config completes files" bash -c '[[ "$0" == *"$1/cdir/file.conf"* ]]' "$(comp agent --config "$T/cdir/f")" "$T"
 check "completion: --out-dir completes directories only" test "$(comp collect --out-dir "$T/cdir/")" = "$T/cdir/sub "
 check "completion: after run --, the command's name" bash -c '[[ " $0 " == *" bash "* ]]' "$(comp run --gpus 0 -- bas)"
-check "completion: an option's value is not taken for a subcommand" test "$(comp alloc --socket /x begin ID -)" = "--gpus --owner --pid --ttl --label --socket --json "
+check "completion: an option's value is not taken for a subcommand" test "$(comp alloc --socket /x begin ID -)" = "--gpus --owner --pid --ttl --label --traceparent --socket --json "
 
 # ---- the checks catch what they are for ----
 #

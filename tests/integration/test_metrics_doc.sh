@@ -19,7 +19,7 @@ cp "$FIX/kmsg/variants.kmsg" "$T/kmsg"
 export GPUTEL_KMSG="$T/kmsg"
 "$GPUTEL" agent --config /dev/null --out-dir "$T/out" --state-dir "$T/state" --control-socket "$SOCK" \
 	--exporter-bind 127.0.0.1 --exporter-port "$PORT" --poll-interval 0.2 --start-util 90 \
-	--metric-names gputel,jn,dcgm >"$T/agent.log" 2>&1 &
+	--metric-names gputel,jn,dcgm --otlp-endpoint "http://127.0.0.1:$(free_port)" >"$T/agent.log" 2>&1 &
 PIDS+=("$!")
 control_ready "$SOCK"
 curl -s --unix-socket "$SOCK" -o /dev/null -X POST -d '{"id": "doc", "owner": "test"}' http://x/v1/allocations

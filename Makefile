@@ -135,10 +135,10 @@ demo:
 
 # libFuzzer harnesses (clang only); make check runs each for a short while.
 FUZZ_CC ?= clang
-FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -Isrc -Iinclude -g -O1 -fsanitize=fuzzer,address,undefined
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) sim/scenario.c
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -Isrc -Iinclude -I$(BUILD)/gen -g -O1 -fsanitize=fuzzer,address,undefined
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(PROTO_C) sim/scenario.c
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) sim/scenario.c -ldl -lcjson -lm
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(PROTO_C) sim/scenario.c -ldl -lcjson -lm -lprotobuf-c
 
 fuzz: $(FUZZ_BIN)
 

@@ -36,7 +36,9 @@ check "tsan: no data race reported" test "$(grep -c 'WARNING: ThreadSanitizer' "
 check "tsan: the requests were served" grep -qE 'http: [1-9][0-9]{2,} requests served' "$T/tsan.log"
 grep -A 15 'WARNING: ThreadSanitizer' "$T/tsan.log" | head -n 30 | sed 's/^/# /'
 
-# The agent: the GPU worker samples while the loop serves allocations, then a call hangs.
+# The agent: the GPU worker samples while the loop serves allocations, then a
+# call hangs; meanwhile the OTLP exporter's thread sends each ended
+# allocation's span while /metrics reads its counters.
 cat >"$T/hang.scn" <<'SCN'
 gpus 2
 at 0 all util=3 power_w=80
@@ -47,9 +49,13 @@ export GPUTEL_NVML_LIBRARY="$T/tsan/libnvidia-ml-sim.so"
 mkdir -p "$T/run" "$T/state" "$T/out"
 SOCK="$T/run/control.sock"
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$T/stub"
+python3 "$ROOT/tests/tools/otlp_stub.py" --dir "$T/stub" --max-seconds 60 &
+PIDS+=("$!")
+for ((i = 0; i < 50; i++)); do [ -s "$T/stub/port" ] && break; sleep 0.1; done
 "$T/tsan/gputel" agent --config /dev/null --out-dir "$T/out" --state-dir "$T/state" --control-socket "$SOCK" \
 	--exporter-bind 127.0.0.1 --exporter-port "$PORT" --poll-interval 0.05 --idle-sample-seconds 0.5 \
-	>"$T/agent.log" 2>&1 &
+	--otlp-endpoint "http://127.0.0.1:$(cat "$T/stub/port")" >"$T/agent.log" 2>&1 &
 AG=$!
 PIDS+=("$AG")
 control_ready "$SOCK" 100
@@ -66,6 +72,7 @@ rc=$?
 check "tsan: the agent exits 0 after allocations and a hang" test "$rc" -eq 0
 check "tsan: $n of 40 begin+end pairs answered" test "$n" -eq 40
 check "tsan: the agent saw the hang" grep -q 'driver has not answered' "$T/agent.log"
+check "tsan: the allocations' spans were sent by the exporter's thread" grep -q '"/v1/traces"' "$T/stub/requests.jsonl"
 check "tsan: no data race in the agent" test "$(grep -c 'WARNING: ThreadSanitizer' "$T/agent.log")" -eq 0
 grep -A 15 'WARNING: ThreadSanitizer' "$T/agent.log" | head -n 30 | sed 's/^/# /'
 finish

@@ -104,6 +104,16 @@ static void count(struct otlp_exporter *x, uint64_t *field, uint64_t n)
 	pthread_mutex_unlock(&x->mu);
 }
 
+/* The collector answered (took or refused a batch): an outage, if one was said, is over. */
+static void answered(struct otlp_exporter *x, const char *url)
+{
+	if (x->outage)
+		log_info("otlp: %s answers again after %.0f s", url,
+			 (double)(mono_now_ns() - x->outage_since_ns) / NS_PER_SEC);
+	x->outage = false;
+	x->backoff_ns = 0;
+}
+
 /* Sends the oldest batch; called without mu. */
 static void send_head(struct otlp_exporter *x)
 {
@@ -113,7 +123,7 @@ static void send_head(struct otlp_exporter *x)
 	struct otlp_http_opts opts = { sc->timeout_ms, sc->ca_file, sc->client_cert, sc->client_key,
 				       (const char *const *)sc->headers, &x->abort };
 	struct otlp_http_reply *r = &x->reply;
-	const char *sig = otlp_signal_name(batch.signal);
+	const char *sig = batch.signal == OTLP_LOGS ? "log record" : "span";
 	char msg[512];
 	size_t len;
 	char *body;
@@ -140,7 +150,7 @@ static void send_head(struct otlp_exporter *x)
 		if ((uint64_t)rejected > batch.records)
 			rejected = batch.records;
 		if (rejected || msg[0])
-			log_warn("otlp: the collector at %s took %" PRIu32 " %s record%s but rejected %" PRId64 "%s%s",
+			log_warn("otlp: the collector at %s took %" PRIu32 " %s%s but rejected %" PRId64 "%s%s",
 				 sc->url, batch.records, sig, plural_s(batch.records), rejected, msg[0] ? ": " : "", msg);
 		otlp_queue_pop(&x->queue);
 		pthread_mutex_lock(&x->mu);
@@ -148,11 +158,7 @@ static void send_head(struct otlp_exporter *x)
 		x->st.failed[batch.signal] += (uint64_t)rejected;
 		sync_queue_stats(x);
 		pthread_mutex_unlock(&x->mu);
-		if (x->outage)
-			log_info("otlp: %s takes records again after %.0f s", sc->url,
-				 (double)(mono_now_ns() - x->outage_since_ns) / NS_PER_SEC);
-		x->outage = false;
-		x->backoff_ns = 0;
+		answered(x, sc->url);
 		return;
 	}
 	if (rc != 0 || retryable(r->status)) {
@@ -182,11 +188,12 @@ static void send_head(struct otlp_exporter *x)
 		return;
 	}
 	/* Refused for good: retrying the same bytes cannot help. */
+	answered(x, sc->url);
 	otlp_decode_error(batch.fmt, r->body, r->body_len, msg, sizeof msg);
 	otlp_queue_pop(&x->queue);
 	count(x, &x->st.failed[batch.signal], batch.records);
 	if (mono_now_ns() - x->refusal_logged_ns >= REFUSAL_LOG_EVERY_NS || !x->refusal_logged_ns) {
-		log_error("otlp: the collector at %s refused %" PRIu32 " %s record%s with HTTP %ld%s%s; dropped, not retried%s",
+		log_error("otlp: the collector at %s refused %" PRIu32 " %s%s with HTTP %ld%s%s; dropped, not retried%s",
 			  sc->url, batch.records, sig, plural_s(batch.records), r->status, msg[0] ? ": " : "", msg,
 			  x->refusals_unlogged ? " (more refusals since the last said)" : "");
 		x->refusal_logged_ns = mono_now_ns();

@@ -164,7 +164,8 @@ int otlp_queue_open(struct otlp_queue *q, const char *dir, size_t max_bytes, cha
 			q->next_seq = b.seq + 1;
 	}
 	closedir(d);
-	qsort(q->b, q->n, sizeof *q->b, by_seq);
+	if (q->n)
+		qsort(q->b, q->n, sizeof *q->b, by_seq);
 	if (q->n)
 		log_info("otlp: %zu batch%s (%zu KiB) from an earlier run wait in %s", q->n, q->n == 1 ? "" : "es",
 			 q->bytes >> 10, q->dir);

@@ -39,7 +39,7 @@
 #include "gpu.h"
 #include "gputel.h"
 #include "host.h"
-#include "kmsg.h"
+#include "klog.h"
 #include "log.h"
 #include "prom_lint.h"
 #include "sampler.h"
@@ -418,25 +418,56 @@ static void check_rapl(struct doctor *d)
 
 /*
  * The kernel log, where the driver's Xid lines carry the process and the
- * text that NVML's events lack.  Judged as this user; the service gets
- * CAP_SYSLOG from its unit.
+ * text that NVML's events lack: the first source the agent would read
+ * (klog.h), and how to get a better one.  Judged as this user; the service
+ * gets CAP_SYSLOG from its unit.
  */
 static void check_kernel_log(struct doctor *d)
 {
-	const char *env = getenv("GPUTEL_KMSG");
-	const char *path = env && *env ? env : KMSG_DEFAULT_PATH;
-	char err[512];
-	struct kmsg *k;
+	enum klog_kind kinds[KLOG__COUNT];
+	struct klog_options o = { .boot_id = "unknown" };
+	char why[512], all[768] = "";
+	size_t len = 0;
+	struct klog *k = NULL;
 	struct check *c;
+	int n = klog_sources(kinds, why, sizeof why), i;
 
-	if (kmsg_open(&k, path, false, 0, err, sizeof err) != 0) {
-		c = report(d, "kernel-log", WARN, "%s: GPU events come from NVML alone, without process or text", err);
-		set_fix(c, "the service unit grants CAP_SYSLOG for /dev/kmsg; outside systemd run the agent as root, "
-			"or lower kernel.dmesg_restrict to 0");
+	if (n < 0) {
+		c = report(d, "kernel-log", WARN, "%s: GPU events come from NVML alone, without process or text", why);
+		set_fix(c, "set GPUTEL_KERNEL_LOG_SOURCES to some of kmsg, journal, kern.log, or unset it");
 		return;
 	}
-	kmsg_close(k);
-	report(d, "kernel-log", PASS, "%s is readable: Xid, SXid and fallen-off-the-bus lines become events", path);
+	for (i = 0; i < n; i++) {
+		if (klog_open_kind(&k, kinds[i], &o, why, sizeof why) == 0)
+			break;
+		if (len < sizeof all)
+			len += (size_t)snprintf(all + len, sizeof all - len, "%s%s", len ? "; " : "", why);
+	}
+	if (i == n) {
+		c = report(d, "kernel-log", WARN, "%s: GPU events come from NVML alone, without process or text", all);
+		set_fix(c, "the service unit grants CAP_SYSLOG for /dev/kmsg; without it: sudo usermod -aG systemd-journal %s "
+			"(the journal), or -aG adm (/var/log/kern.log); or lower kernel.dmesg_restrict to 0", d->cfg.user);
+		return;
+	}
+	switch (kinds[i]) {
+	case KLOG_KMSG:
+		report(d, "kernel-log", PASS, "%s is readable: Xid, SXid and fallen-off-the-bus lines become events",
+		       klog_describe(k));
+		break;
+	case KLOG_JOURNAL:
+		report(d, "kernel-log", PASS, "reading %s (group systemd-journal or adm): Xid, SXid and fallen-off-the-bus "
+		       "lines become events; /dev/kmsg would be cheaper: grant CAP_SYSLOG (the shipped unit does)",
+		       klog_describe(k));
+		break;
+	default:
+		c = report(d, "kernel-log", WARN, "reading %s (group adm): Xid, SXid and fallen-off-the-bus lines become "
+			   "events, but its lines have no level (no driver warnings) and come as rsyslog writes them",
+			   klog_describe(k));
+		set_fix(c, "grant CAP_SYSLOG for /dev/kmsg (the shipped unit does), or: sudo usermod -aG systemd-journal %s "
+			"(the journal)", d->cfg.user);
+		break;
+	}
+	klog_close(k);
 }
 
 /* A directory the service must write: exists, is a directory, writable and reachable by the account. */

@@ -309,7 +309,7 @@ void gpu_events_kernel(struct gpu_events *e, const struct kmsg_record *rec, gpu_
 	}
 	ev = (struct gpu_event){
 		.kind = kv.kind, .source = "kernel", .code = kv.code, .wall_ns = kmsg_wall_ns(rec), .level = rec->level,
-		.has_seq = true, .seq = rec->seq, .gpu = { .index = -1 },
+		.has_seq = !rec->no_seq, .seq = rec->seq, .gpu = { .index = -1 },
 		.gpu_instance = kv.gpu_instance, .compute_instance = kv.compute_instance, .pid = kv.pid,
 		.fatal = kv.fatal, .text = rec->msg, .text_len = rec->len,
 	};

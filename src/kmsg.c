@@ -65,6 +65,7 @@ int kmsg_parse_record(const char *line, size_t len, struct kmsg_record *rec)
 	rec->mono_us = (int64_t)f[2];
 	rec->msg = semi + 1;
 	rec->len = (size_t)(end - (semi + 1));
+	rec->no_seq = false;
 	return 0;
 }
 
@@ -285,12 +286,20 @@ int kmsg_position_load(const char *path, char boot_id[KMSG_BOOT_ID_LEN], uint64_
 
 int kmsg_position_save(const char *path, const char *boot_id, uint64_t seq)
 {
-	char tmp[4200], line[96];
-	int fd, n, r = 0;
+	char line[96];
+
+	snprintf(line, sizeof line, "%s %" PRIu64 "\n", boot_id, seq);
+	return kmsg_position_write(path, line);
+}
+
+int kmsg_position_write(const char *path, const char *text)
+{
+	char tmp[4200];
+	size_t n = strlen(text);
+	int fd, r = 0;
 
 	if (str_fmt(tmp, sizeof tmp, "%s.tmp", path) < 0)
 		return -ENAMETOOLONG;
-	n = snprintf(line, sizeof line, "%s %" PRIu64 "\n", boot_id, seq);
 	/* Never written through a link planted at the temporary name. */
 	if (unlink(tmp) != 0 && errno != ENOENT)
 		return -errno;
@@ -298,7 +307,7 @@ int kmsg_position_save(const char *path, const char *boot_id, uint64_t seq)
 	if (fd < 0)
 		return -errno;
 	errno = 0;
-	if (write(fd, line, (size_t)n) != n)
+	if (write(fd, text, n) != (ssize_t)n)
 		r = errno ? -errno : -ENOSPC;
 	if (r == 0 && fdatasync(fd) != 0)
 		r = -errno;

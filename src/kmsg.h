@@ -30,13 +30,18 @@ struct kmsg_record {
 	int64_t mono_us;    /* when it was logged, CLOCK_MONOTONIC */
 	const char *msg;    /* not NUL-terminated */
 	size_t len;
+	/*
+	 * The source numbers no records (the journal, kern.log: klog.h): seq
+	 * means nothing, and events name no kernel_seq.  Zero for /dev/kmsg.
+	 */
+	bool no_seq;
 };
 
 struct kmsg_stats {
 	uint64_t records;   /* delivered */
 	uint64_t lost;      /* overwritten before they were read: gaps in the sequence */
 	uint64_t malformed; /* not in record format, or longer than a record can be */
-	uint64_t skipped;   /* at or before the resume position */
+	uint64_t skipped;   /* at or before the resume position; kern.log: not the kernel's, or an earlier boot's */
 };
 
 struct kmsg;
@@ -92,5 +97,12 @@ int kmsg_boot_id(const char *procfs_root, char out[KMSG_BOOT_ID_LEN]);
  */
 int kmsg_position_load(const char *path, char boot_id[KMSG_BOOT_ID_LEN], uint64_t *seq);
 int kmsg_position_save(const char *path, const char *boot_id, uint64_t seq);
+
+/*
+ * Replaces the file at path with text, whole or not at all: a temporary
+ * file (never through a link planted at its name), synced, renamed over
+ * it.  Every source's position (klog.h) is saved this way.  0 or -errno.
+ */
+int kmsg_position_write(const char *path, const char *text);
 
 #endif

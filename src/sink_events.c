@@ -1,18 +1,21 @@
 /*
- * sink_events.c - GPU fault events: the kernel's log (kmsg.h, in the agent)
+ * sink_events.c - GPU fault events: the kernel's log (klog.h, in the agent)
  * and NVML's Xid events (every snapshot), made one event per fault
  * (gpu_events.h), and where each goes: a log line (at most
  * LOG_PER_MINUTE a minute, the rest counted), a line in events.jsonl in the
  * log directory (the agent), an event on /v1/events, and the counters
  * per GPU and code on /metrics.
  *
- * The agent resumes the kernel log where it left off: the position (boot
- * id and sequence number) is saved in the state directory after every
- * tick that wrote an event, and every POSITION_SAVE_NS otherwise; at start
- * the last kernel record in events.jsonl counts too, so a kill -9 between
- * an event's line and the position's save does not write that event twice.
- * A new boot (or no position) reads the kernel's buffer from its start:
- * this boot's earlier faults are news to a new agent.
+ * The agent resumes the kernel log where it left off: the position (for
+ * /dev/kmsg the boot id and sequence number) is saved in the state
+ * directory after every tick that wrote an event, and every
+ * POSITION_SAVE_NS otherwise; at start the last kernel record in
+ * events.jsonl counts too, so a kill -9 between an event's line and the
+ * position's save does not write that event twice.  The journal and
+ * kern.log number no records: their position is saved right after the
+ * records that made events instead.  A new boot (or no position) reads
+ * this boot's kernel log from its start: this boot's earlier faults are
+ * news to a new agent.
  *
  * The agent also runs --on-xid (JN_ON_XID) for each Xid, with the event in
  * the command's environment: at most HOOK_MAX_RUNNING at once, the others
@@ -37,7 +40,7 @@
 #include "config.h"
 #include "gpu_events.h"
 #include "hook.h"
-#include "kmsg.h"
+#include "klog.h"
 #include "log.h"
 #include "outbuf.h"
 #include "pipeline.h"
@@ -45,7 +48,6 @@
 #include "sink.h"
 #include "util.h"
 
-#define POSITION_FILE "kmsg.position"
 #define EVENTS_FILE "events.jsonl"
 #define POSITION_SAVE_NS (60 * NS_PER_SEC)
 /* Kernel records taken per wake-up: a flood cannot hold the loop; the rest wait for the next. */
@@ -66,13 +68,9 @@ struct queued_xid {
 struct events_sink {
 	struct pipeline *p;
 	struct gpu_events *events;
-	struct kmsg *kmsg;                 /* NULL: no kernel log (the exporter, or none readable) */
-	char kmsg_path[CONFIG_TEXT_MAX];
+	struct klog *klog;                 /* NULL: no kernel log (the exporter, or none readable) */
 	char boot_id[KMSG_BOOT_ID_LEN];
-	char position_path[CONFIG_TEXT_MAX + 32];  /* "" when there is no state directory */
 	char events_path[CONFIG_TEXT_MAX + 32];    /* "" when no file is written */
-	uint64_t saved_seq;
-	bool saved_have;
 	bool event_since_save;
 	int64_t saved_mono_ns;
 	uint64_t last_snap_seq;
@@ -389,12 +387,12 @@ static void drain(struct events_sink *k)
 	const struct kmsg_stats *st;
 	int r;
 
-	if (!k->kmsg)
+	if (!k->klog)
 		return;
-	r = kmsg_drain(k->kmsg, DRAIN_MAX, on_record, k);
+	r = klog_drain(k->klog, DRAIN_MAX, on_record, k);
 	if (r < 0)
-		log_once(&k->said_read_failure, LOG_WARN, "events: reading %s: %s", k->kmsg_path, strerror(-r));
-	st = kmsg_stats(k->kmsg);
+		log_once(&k->said_read_failure, LOG_WARN, "events: reading %s: %s", klog_describe(k->klog), strerror(-r));
+	st = klog_stats(k->klog);
 	if (st->lost > k->lost_said) {
 		log_warn("events: %llu kernel log record%s overwritten before gputel could read them (an overrun, or "
 			 "while it was stopped); GPU events among them are lost",
@@ -405,27 +403,24 @@ static void drain(struct events_sink *k)
 
 static void save_position(struct events_sink *k, bool now)
 {
-	uint64_t seq;
 	int r;
 
-	if (!k->kmsg || !k->position_path[0] || !kmsg_last_seq(k->kmsg, &seq))
-		return;
-	if (k->saved_have && seq == k->saved_seq)
+	if (!k->klog)
 		return;
 	if (!now && !k->event_since_save && mono_now_ns() - k->saved_mono_ns < POSITION_SAVE_NS)
 		return;
-	r = kmsg_position_save(k->position_path, k->boot_id, seq);
+	r = klog_save_position(k->klog);
+	if (r == 0)
+		return;   /* not moved, or no state directory */
 	k->saved_mono_ns = mono_now_ns();
-	if (r != 0) {
+	if (r < 0) {
 		if (!k->said_position_failure)
 			log_warn("events: cannot save the kernel log position to %s: %s; after a restart, events may be "
-				 "read again", k->position_path, strerror(-r));
+				 "read again", klog_position_path(k->klog), strerror(-r));
 		k->said_position_failure = true;
 		return;
 	}
 	k->said_position_failure = false;
-	k->saved_seq = seq;
-	k->saved_have = true;
 	k->event_since_save = false;
 }
 
@@ -466,50 +461,30 @@ static bool tail_seq(const struct events_sink *k, uint64_t *seq)
 	return have;
 }
 
-/* Where to start reading: after the saved position and after the last event written, this boot. */
+/* The first kernel log source that can be read, resumed after its saved position and events.jsonl's last record. */
 static void open_kernel_log(struct events_sink *k, const struct config *cfg)
 {
-	const char *env = getenv("GPUTEL_KMSG"), *procfs = getenv("GPUTEL_PROCFS_ROOT");
-	char saved_boot[KMSG_BOOT_ID_LEN], err[512];
-	uint64_t after = 0, seq;
-	bool resume = false;
-	int r;
+	const char *procfs = getenv("GPUTEL_PROCFS_ROOT");
+	struct klog_options o = { .state_dir = cfg->state_dir };
+	char err[2048];
 
-	str_copy(k->kmsg_path, env && *env ? env : KMSG_DEFAULT_PATH, sizeof k->kmsg_path);
 	if (kmsg_boot_id(procfs && *procfs ? procfs : "/proc", k->boot_id) != 0)
 		str_copy(k->boot_id, "unknown", sizeof k->boot_id);
-	if (str_fmt(k->position_path, sizeof k->position_path, "%s/%s", cfg->state_dir, POSITION_FILE) < 0 ||
-	    access(cfg->state_dir, W_OK | X_OK) != 0) {
+	o.boot_id = k->boot_id;
+	if (access(cfg->state_dir, W_OK | X_OK) != 0) {
 		log_warn("events: state-dir %s is not writable: the kernel log is read from its start at every start",
 			 cfg->state_dir);
-		k->position_path[0] = '\0';
+		o.state_dir = NULL;
 	}
-	if (k->position_path[0]) {
-		r = kmsg_position_load(k->position_path, saved_boot, &seq);
-		if (r == 0 && strcmp(saved_boot, k->boot_id) == 0) {
-			resume = true;
-			after = seq;
-			k->saved_have = true;
-			k->saved_seq = seq;
-		} else if (r == 0) {
-			log_info("events: a new boot since %s was saved: reading this boot's kernel log from its start",
-				 k->position_path);
-		} else if (r != -ENOENT) {
-			log_warn("events: %s is not a kernel log position (%s); reading the kernel log from its start",
-				 k->position_path, strerror(-r));
-		}
-	}
-	if (k->events_path[0] && tail_seq(k, &seq) && (!resume || seq > after)) {
-		resume = true;
-		after = seq;
-	}
-	r = kmsg_open(&k->kmsg, k->kmsg_path, resume, after, err, sizeof err);
-	if (r != 0) {
+	o.have_tail_seq = k->events_path[0] && tail_seq(k, &o.tail_seq);
+	if (klog_open(&k->klog, &o, err, sizeof err) != 0) {
 		log_warn("events: no kernel log: %s; Xids still come from NVML, without process or text", err);
-		k->kmsg = NULL;
+		k->klog = NULL;
 		return;
 	}
-	log_info("events: reading GPU events from %s%s", k->kmsg_path, resume ? ", resumed where it left off" : "");
+	log_info("events: reading GPU events from %s%s%s%s", klog_describe(k->klog),
+		 klog_resumed(k->klog) ? ", resumed where it left off" : "",
+		 *klog_passed_over(k->klog) ? "; passed over: " : "", klog_passed_over(k->klog));
 }
 
 static int events_sink_open(void **self, struct pipeline *p, char *err, size_t errlen)
@@ -543,8 +518,8 @@ static void events_sink_write(void *self, const struct snapshot *snap)
 	/* The snapshot first: its GPUs are what the kernel lines' bus addresses are joined to. */
 	gpu_events_snapshot(k->events, snap, on_event, k);
 	k->have_gpus = true;
-	if (k->kmsg && kmsg_fd(k->kmsg) < 0)
-		drain(k);
+	/* Every tick, even with a descriptor: the journal's wakes only once for entries left by DRAIN_MAX. */
+	drain(k);
 	save_position(k, false);
 	hook_reap(&k->hooks, snap->mono_ns);
 	run_queued_hooks(k);
@@ -552,7 +527,7 @@ static void events_sink_write(void *self, const struct snapshot *snap)
 
 static int events_sink_fd(void *self)
 {
-	return kmsg_fd(((struct events_sink *)self)->kmsg);
+	return klog_fd(((struct events_sink *)self)->klog);
 }
 
 static void events_sink_io(void *self)
@@ -560,8 +535,12 @@ static void events_sink_io(void *self)
 	struct events_sink *k = self;
 
 	/* Before the first snapshot the records wait in the kernel's buffer: no GPU is known to join them to. */
-	if (kmsg_fd(k->kmsg) >= 0 && k->have_gpus)
-		drain(k);
+	if (klog_fd(k->klog) < 0 || !k->have_gpus)
+		return;
+	drain(k);
+	/* No record numbers to guard a restart with: the position right after the events it made. */
+	if (!klog_numbered(k->klog))
+		save_position(k, false);
 }
 
 /*
@@ -639,15 +618,20 @@ static void events_sink_metrics(void *self, struct outbuf *o, const struct snaps
 			ob_put(o, "\n", 1);
 		}
 	}
-	if (!k->kmsg)
+	if (!k->klog)
 		return;
-	counter(o, "gputel_kernel_log_records_read_total", "Kernel log records read.", kmsg_stats(k->kmsg)->records);
+	prom_family(o, "gputel_kernel_log_source_info", "gauge",
+		    "Where the agent reads the kernel log: kmsg, journal or kern.log; always 1.");
+	ob_puts(o, "gputel_kernel_log_source_info{source=\"");
+	ob_puts(o, klog_kind_name(klog_kind(k->klog)));
+	ob_puts(o, "\"} 1\n");
+	counter(o, "gputel_kernel_log_records_read_total", "Kernel log records read.", klog_stats(k->klog)->records);
 	counter(o, "gputel_kernel_log_records_lost_total",
 		"Kernel log records overwritten before they could be read (an overrun, or while gputel was stopped).",
-		kmsg_stats(k->kmsg)->lost);
+		klog_stats(k->klog)->lost);
 	counter(o, "gputel_kernel_log_records_malformed_total",
-		"Kernel log lines that were not records (a file or FIFO given as GPUTEL_KMSG), or too long.",
-		kmsg_stats(k->kmsg)->malformed);
+		"Kernel log lines that were not records (a file or FIFO given as GPUTEL_KMSG, kern.log), or too long.",
+		klog_stats(k->klog)->malformed);
 	if (k->events_path[0])
 		counter(o, "gputel_events_log_failures_total", "Events that could not be appended to events.jsonl.",
 			k->events_failed);
@@ -661,7 +645,7 @@ static void events_sink_close(void *self)
 	save_position(k, true);
 	hook_stop_all(&k->hooks);
 	free(k->queue);
-	kmsg_close(k->kmsg);
+	klog_close(k->klog);
 	gpu_events_free(k->events);
 	free(k);
 }

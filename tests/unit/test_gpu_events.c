@@ -69,7 +69,7 @@ static void nvml_count(unsigned int gpu, int code, uint64_t n)
 
 static void kernel(struct gpu_events *e, int level, uint64_t seq, int64_t t, const char *msg, struct got *g)
 {
-	struct kmsg_record rec = { seq, level, 0, t / 1000, msg, strlen(msg) };
+	struct kmsg_record rec = { seq, level, 0, t / 1000, msg, strlen(msg), false };
 
 	gpu_events_kernel(e, &rec, collect, g);
 }

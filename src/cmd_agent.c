@@ -190,8 +190,13 @@ static int parse_args(int argc, char **argv, struct config *cfg, struct agent_fl
 /* The sinks, in the order they see a tick: allocations account before the CSV and the rendering. */
 static int open_sinks(struct agent *a)
 {
-	/* Events first: the Prometheus rendering of the same tick counts them. */
-	static const struct sink_ops *const sinks[] = { &sink_events_ops, &sink_alloc_ops, &sink_csv_ops, &sink_prom_ops };
+	/*
+	 * Health, then events: the GPUs' health knows them when the kernel
+	 * log's Xids come.  Both before the Prometheus rendering of the same
+	 * tick, which counts them.
+	 */
+	static const struct sink_ops *const sinks[] = { &sink_health_ops, &sink_events_ops, &sink_alloc_ops,
+							&sink_csv_ops, &sink_prom_ops };
 	char err[1024];
 
 	for (size_t i = 0; i < ARRAY_SIZE(sinks); i++)

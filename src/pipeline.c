@@ -90,6 +90,16 @@ void pipeline_gpu_event(struct pipeline *p, const struct gpu_event *ev)
 			p->sinks[i].ops->gpu_event(p->sinks[i].self, ev);
 }
 
+bool pipeline_request(struct pipeline *p, const char *method, const char *path, const char *body, size_t len,
+		      struct control_reply *r)
+{
+	for (size_t i = 0; i < p->n_sinks; i++)
+		if (p->sinks[i].ops->request &&
+		    p->sinks[i].ops->request(p->sinks[i].self, method, path, body, len, r))
+			return true;
+	return false;
+}
+
 size_t pipeline_fds(const struct pipeline *p, int *fds, size_t max)
 {
 	size_t n = 0;

@@ -80,6 +80,10 @@ void pipeline_event(struct pipeline *p, const char *name, const char *fields_jso
 /* Hands a GPU fault to the sinks that keep them (the allocations' Xid lists). */
 void pipeline_gpu_event(struct pipeline *p, const struct gpu_event *ev);
 
+/* A control socket request, to the first sink that serves its path; false when none does. */
+bool pipeline_request(struct pipeline *p, const char *method, const char *path, const char *body, size_t len,
+		      struct control_reply *r);
+
 /* The sinks' descriptors (up to max), and serving one (fd -1: every sink, after a tick). */
 size_t pipeline_fds(const struct pipeline *p, int *fds, size_t max);
 void pipeline_io(struct pipeline *p, int fd);

@@ -36,6 +36,7 @@
 #include "util.h"
 
 struct alloc_sink {
+	struct pipeline *p;
 	struct run_state *st;
 	struct control *control;
 	struct alloc_api api;
@@ -59,11 +60,20 @@ static void write_status(void *ctx, struct outbuf *o)
 	status_json(o, k->api.snap, k->st);
 }
 
+/* The other sinks' paths on the control socket (the GPUs' health). */
+static bool route(void *ctx, const char *method, const char *path, const char *body, size_t len,
+		  struct control_reply *r)
+{
+	struct alloc_sink *k = ctx;
+
+	return pipeline_request(k->p, method, path, body, len, r);
+}
+
 /* Loads the saved allocations, placing their GPUs by UUID on what snap shows. */
 static void load(struct alloc_sink *k, const struct snapshot *snap)
 {
 	const struct config *cfg = k->st->cfg;
-	struct alloc_api_host host = { want_fresh, write_status, k };
+	struct alloc_api_host host = { want_fresh, write_status, route, k };
 	char err[1024];
 
 	k->loaded = true;
@@ -116,9 +126,10 @@ static int alloc_sink_open(void **self, struct pipeline *p, char *err, size_t er
 		str_copy(err, "out of memory", errlen);
 		return -1;
 	}
+	k->p = p;
 	k->st = &p->st;
 	/* A request that comes before the first tick waits for a sample like any other. */
-	k->api.host = (struct alloc_api_host){ want_fresh, write_status, k };
+	k->api.host = (struct alloc_api_host){ want_fresh, write_status, route, k };
 	ops = alloc_api_ops(&k->api);
 	if (control_start(&k->control, &opt, &ops, err, errlen) != 0) {
 		free(k);

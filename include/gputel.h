@@ -55,7 +55,7 @@ enum gputel_status {
 	GPUTEL_E_INVALID = -1,      /* a bad argument to the call itself */
 	GPUTEL_E_NOAGENT = -2,      /* no agent answers on the socket */
 	GPUTEL_E_PERMISSION = -3,   /* the socket refuses this user (not in its group) */
-	GPUTEL_E_BADREQUEST = -4,   /* 400: the agent refused the request (see the JSON) */
+	GPUTEL_E_BADREQUEST = -4,   /* 400: the agent refused the request (see the JSON), e.g. an unknown GPU */
 	GPUTEL_E_NOTFOUND = -5,     /* 404: no such allocation */
 	GPUTEL_E_CONFLICT = -6,     /* 409: the id is taken, or there is no TTL to renew */
 	GPUTEL_E_SERVER = -7,       /* 5xx: the agent failed (e.g. could not save its state) */
@@ -92,7 +92,16 @@ GPUTEL_EXPORT int gputel_alloc_end(const char *socket, const char *id, char **js
 /* Extends an allocation's TTL from now (ttl_seconds 0: by its own TTL). */
 GPUTEL_EXPORT int gputel_alloc_renew(const char *socket, const char *id, double ttl_seconds, char **json);
 
-/* The agent's status ({"version", "allocations", "backend", "gpus", ...}). */
+/*
+ * Clears a GPU's health: forgets the Xids that made it degraded or
+ * unhealthy (once it was looked after; conditions it still shows, such as
+ * a pending row remap, remain).  gpu: an index, a UUID or a PCI bus id.
+ * *json (if given) gets the GPU's health after the clear.
+ * GPUTEL_E_BADREQUEST: no such GPU on the node.
+ */
+GPUTEL_EXPORT int gputel_health_clear(const char *socket, const char *gpu, char **json);
+
+/* The agent's status ({"version", "allocations", "backend", "gpus", "health", ...}). */
 GPUTEL_EXPORT int gputel_status(const char *socket, char **json);
 
 /* GET of any API path ("/v1/allocations", "/v1/allocations/ID"), for tools. */

@@ -503,6 +503,20 @@ int gputel_alloc_renew(const char *socket, const char *id, double ttl_seconds, c
 	return request(socket, "PUT", path, ttl_seconds > 0 ? body : "", json);
 }
 
+int gputel_health_clear(const char *socket, const char *gpu, char **json)
+{
+	char path[192];
+	size_t n = gpu ? strlen(gpu) : 0;
+
+	if (json)
+		*json = NULL;
+	/* An index, a UUID or a bus address: nothing that needs escaping in a path. */
+	if (n == 0 || n > 96 || strspn(gpu, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:.-") != n)
+		return GPUTEL_E_INVALID;
+	snprintf(path, sizeof path, "/v1/gpus/%s/health/clear", gpu);
+	return request(socket, "POST", path, "", json);
+}
+
 int gputel_status(const char *socket, char **json)
 {
 	return request(socket, "GET", "/v1/status", NULL, json);

@@ -15,6 +15,7 @@
 
 #include "commands.h"
 #include "log.h"
+#include "status.h"
 #include "util.h"
 
 /* An upper bound on alloc_json()'s length for a. */
@@ -484,7 +485,7 @@ static void do_list(struct alloc_api *api, struct control_reply *r)
 
 static void do_status(struct alloc_api *api, struct control_reply *r)
 {
-	size_t cap = 2048;
+	size_t cap = STATUS_JSON_MAX;
 	struct outbuf o = { malloc(cap), 0, cap, false };
 
 	if (o.p && api->host.status)
@@ -555,8 +556,9 @@ static void handle(void *ctx, const char *method, const char *path, const char *
 			do_status(api, r);
 		else
 			method_not_allowed(r, "GET");
-	} else {
-		control_error(r, MHD_HTTP_NOT_FOUND, "no such path; try /v1/allocations, /v1/status or /v1/events");
+	} else if (!api->host.route || !api->host.route(api->host.ctx, method, path, body, len, r)) {
+		control_error(r, MHD_HTTP_NOT_FOUND,
+			      "no such path; try /v1/allocations, /v1/status, /v1/events or /v1/gpus/GPU/health/clear");
 	}
 }
 

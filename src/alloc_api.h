@@ -9,6 +9,8 @@
  *   DELETE /v1/allocations/{id}         end         200, the summary
  *   GET    /v1/status                   the agent   200
  *
+ * Other paths go to the host's route() (POST /v1/gpus/{gpu}/health/clear).
+ *
  * Every error is a 4xx with {"error": "..."} naming the problem; nothing
  * changes.  A begin or an end is measured on a fresh sample, which the
  * request waits for (never longer than the sampler's budget) without
@@ -54,6 +56,12 @@ struct alloc_api_host {
 	void (*status)(void *ctx, struct outbuf *o);
 	/* An allocation ended (released or reaped), its summary as in the ledger.  NULL: not told. */
 	void (*ended)(void *ctx, const struct alloc *a);
+	/*
+	 * Serves a request on a path that is not the allocations' (the GPUs'
+	 * health, sink_health.c); false when nothing serves it (404).  NULL: none.
+	 */
+	bool (*route)(void *ctx, const char *method, const char *path, const char *body, size_t len,
+		      struct control_reply *r);
 	void *ctx;
 	bool spans_exported;            /* allocations are exported as spans (OTLP) */
 };

@@ -194,11 +194,13 @@ static int open_sinks(struct agent *a)
 {
 	/*
 	 * OTLP first, so that it closes last: what the others publish while
-	 * closing (the kernel log's last records) is still exported.  Events
-	 * before the rest: the Prometheus rendering of the same tick counts them.
+	 * closing (the kernel log's last records) is still exported.  Health,
+	 * then events: the GPUs' health knows them when the kernel log's Xids
+	 * come.  Both before the Prometheus rendering of the same tick, which
+	 * counts them.
 	 */
-	static const struct sink_ops *const sinks[] = { &sink_otlp_ops, &sink_events_ops, &sink_alloc_ops, &sink_csv_ops,
-							&sink_prom_ops };
+	static const struct sink_ops *const sinks[] = { &sink_otlp_ops, &sink_health_ops, &sink_events_ops,
+							&sink_alloc_ops, &sink_csv_ops, &sink_prom_ops };
 	char err[1024];
 
 	for (size_t i = 0; i < ARRAY_SIZE(sinks); i++)

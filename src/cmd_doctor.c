@@ -33,11 +33,14 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <cjson/cJSON.h>
+
 #include "child.h"
 #include "commands.h"
 #include "config.h"
 #include "gpu.h"
 #include "gputel.h"
+#include "health.h"
 #include "host.h"
 #include "klog.h"
 #include "log.h"
@@ -74,6 +77,7 @@ static const char doctor_usage[] =
 	"  disk         free space for the log directory\n"
 	"  exporter     http://JN_EXPORTER_BIND:JN_EXPORTER_PORT/metrics answers valid metrics\n"
 	"  control      the control socket answers, with mode 0660 and group JN_GROUP\n"
+	"  health       no GPU is unhealthy (FAIL) or degraded (WARN), as the agent judges them\n"
 	"  service      " SERVICE_UNIT " is active and enabled (when systemd runs)\n"
 	"  logrotate    the logrotate policy is present and matches the settings\n"
 	"\n"
@@ -810,6 +814,71 @@ static void check_control(struct doctor *d)
 	gputel_free(json);
 }
 
+/*
+ * Each GPU's health (health.h): the agent's judgement, which knows the
+ * GPU's Xids; where no agent answers, this reading's alone.  FAIL for an
+ * unhealthy GPU, WARN for a degraded one, naming each with its reason.
+ */
+static void check_health(struct doctor *d, const struct snapshot *snap)
+{
+	char *json = NULL, bad[2][640] = { "", "" }, first[2][32] = { "", "" };
+	cJSON *j = NULL;
+	const cJSON *list;
+	unsigned int n[HEALTH_STATES] = { 0 };
+	struct check *c;
+
+	if (!d->sampler_open || snap->n_gpus == 0)
+		return;
+	if (d->cfg.control_socket[0] && gputel_status(d->cfg.control_socket, &json) == GPUTEL_OK)
+		j = cJSON_Parse(json);
+	gputel_free(json);
+	list = cJSON_GetObjectItemCaseSensitive(j, "health");
+	for (unsigned int i = 0; i < snap->n_gpus; i++) {
+		const struct gpu_reading *r = &snap->gpu[i];
+		struct health h;
+		struct health_input in = { .reading = r, .now_ns = timespec_to_ns(&snap->wall) };
+		const cJSON *g;
+		int st = -1;
+		char *list_of;
+		size_t len;
+
+		health_init(&h);
+		health_eval(&h, &in, &h);
+		cJSON_ArrayForEach(g, list) {
+			const cJSON *uuid = cJSON_GetObjectItemCaseSensitive(g, "uuid");
+			const cJSON *state = cJSON_GetObjectItemCaseSensitive(g, "state");
+			const cJSON *why = cJSON_GetObjectItemCaseSensitive(g, "reason");
+
+			if (cJSON_IsString(uuid) && strcmp(uuid->valuestring, r->id.uuid) == 0 && cJSON_IsString(state) &&
+			    (st = health_state_parse(state->valuestring)) >= 0) {
+				h.state = (enum health_state)st;
+				str_copy(h.reason, cJSON_IsString(why) ? why->valuestring : "", sizeof h.reason);
+			}
+		}
+		n[h.state]++;
+		if (h.state == HEALTH_HEALTHY)
+			continue;
+		list_of = bad[h.state - 1];
+		len = strlen(list_of);
+		if (!first[h.state - 1][0])
+			str_fmt(first[h.state - 1], sizeof first[0], "%u", r->id.index);
+		snprintf(list_of + len, sizeof bad[0] - len, "%sGPU %u %s: %s", len ? "; " : "", r->id.index,
+			 health_state_name(h.state), h.reason);
+	}
+	if (n[HEALTH_UNHEALTHY] || n[HEALTH_DEGRADED]) {
+		c = report(d, "health", n[HEALTH_UNHEALTHY] ? FAIL : WARN, "%s%s%s", bad[1], *bad[1] && *bad[0] ? "; " : "",
+			   bad[0]);
+		set_fix(c, "%s; once it is repaired or reset: gputel health clear %s",
+			n[HEALTH_UNHEALTHY] ? "drain the GPU and follow the action above" : "follow the action above when the GPU is idle",
+			n[HEALTH_UNHEALTHY] ? first[1] : first[0]);
+	} else {
+		report(d, "health", PASS, "all %u GPUs healthy, %s", snap->n_gpus,
+		       cJSON_IsArray(list) ? "as the agent judges them" :
+					     "judged on this reading alone (no agent answers, so Xids are not judged)");
+	}
+	cJSON_Delete(j);
+}
+
 static void check_service(struct doctor *d)
 {
 	char *active_argv[] = { "systemctl", "is-active", SERVICE_UNIT, NULL };
@@ -1008,6 +1077,7 @@ int cmd_doctor(int argc, char **argv)
 	check_disk(&d);
 	check_exporter(&d);
 	check_control(&d);
+	check_health(&d, &snap);
 	check_service(&d);
 	check_logrotate(&d);
 	if (d.sampler_open)

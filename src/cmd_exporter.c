@@ -123,11 +123,12 @@ int cmd_exporter(int argc, char **argv)
 	p.st.telemetry = true;
 	prom_default_hostname(p.st.hostname, sizeof p.st.hostname);
 	/*
-	 * The Xid counters (NVML's events; the exporter reads no kernel log)
-	 * before the rendering that shows them.  Then listen, before any GPU
+	 * The GPUs' health and the Xid counters (NVML's events; the exporter
+	 * reads no kernel log) before the rendering that shows them.  Then listen, before any GPU
 	 * work: a port that is taken is a usage error.
 	 */
-	if (pipeline_add(&p, &sink_events_ops, err, sizeof err) != 0 ||
+	if (pipeline_add(&p, &sink_health_ops, err, sizeof err) != 0 ||
+	    pipeline_add(&p, &sink_events_ops, err, sizeof err) != 0 ||
 	    pipeline_add(&p, &sink_prom_ops, err, sizeof err) != 0) {
 		log_error("exporter: %s", err);
 		pipeline_close(&p);

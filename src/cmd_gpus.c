@@ -3,6 +3,10 @@
  * which GPU backend was chosen and why, lists every GPU with its identity
  * and current readings, and the host sensors found (RAPL readability
  * included).  --json prints the same for scripts.
+ *
+ * Each GPU's health is the agent's (GET /v1/status on its control
+ * socket), which knows the GPU's Xids; where no agent answers, it is
+ * judged on this reading alone by the same rules (health.h), and says so.
  */
 #include <errno.h>
 #include <signal.h>
@@ -11,7 +15,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "commands.h"
+#include "gputel.h"
+#include "health.h"
 #include "log.h"
 #include "prom.h"
 #include "sampler.h"
@@ -21,16 +29,99 @@
 #include "util.h"
 
 static const char gpus_usage[] =
-	"usage: gputel gpus [-v | --json | --prometheus [--metric-names LIST]]\n"
+	"usage: gputel gpus [-v | --json | --prometheus [--metric-names LIST]] [--socket PATH]\n"
 	"\n"
 	"Shows the GPU backend in use and why, one line per GPU with its identity\n"
 	"and main readings, and one for the host.  A '-' is a reading this GPU does\n"
 	"not offer or that failed; -v says which, for every field and sensor.\n"
+	"A GPU's health is the agent's, which knows its Xids; without an agent, it\n"
+	"is judged on this reading alone.\n"
 	"\n"
 	"  -v, --verbose        every field of every GPU, every hwmon channel and RAPL zone\n"
 	"  --json               everything, as JSON for scripts\n"
 	"  --prometheus         the metrics as the exporter serves them (docs/metrics.md)\n"
-	"  --metric-names LIST  with --prometheus: gputel (default), jn, dcgm\n";
+	"  --metric-names LIST  with --prometheus: gputel (default), jn, dcgm\n"
+	"  --socket PATH        the agent's control socket, for the GPUs' health (default:\n"
+	"                       $JN_CONTROL_SOCKET, else " GPUTEL_DEFAULT_SOCKET ")\n";
+
+/* A GPU's health as shown: the agent's, or judged on this reading alone. */
+struct shown_health {
+	char state[16];
+	char reason[HEALTH_REASON_MAX];
+	char since[40];              /* "" when not known */
+	bool from_agent;
+};
+
+static struct shown_health shown[GPUTEL_MAX_GPUS];
+static const char *health_sock;  /* --socket; NULL: $JN_CONTROL_SOCKET, else the default */
+static bool health_from_agent;   /* the agent answered with its GPUs' health */
+
+static void copy_str(char *dst, size_t n, const cJSON *j, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+
+	str_copy(dst, cJSON_IsString(v) ? v->valuestring : "", n);
+}
+
+/* Fills shown[]: the agent's judgement of each GPU (by UUID), else this reading's. */
+static void judge_health(const char *sock, const struct snapshot *snap)
+{
+	char *reply = NULL;
+	cJSON *j = NULL;
+	const cJSON *list;
+
+	if (gputel_status(sock, &reply) == GPUTEL_OK)
+		j = cJSON_Parse(reply);
+	gputel_free(reply);
+	list = cJSON_GetObjectItemCaseSensitive(j, "health");
+	health_from_agent = cJSON_IsArray(list);
+	for (unsigned int i = 0; i < snap->n_gpus; i++) {
+		struct shown_health *s = &shown[i];
+		const cJSON *g, *found = NULL;
+		struct health h;
+		struct health_input in = { .reading = &snap->gpu[i], .now_ns = timespec_to_ns(&snap->wall) };
+
+		cJSON_ArrayForEach(g, list) {
+			const cJSON *uuid = cJSON_GetObjectItemCaseSensitive(g, "uuid");
+			const cJSON *state = cJSON_GetObjectItemCaseSensitive(g, "state");
+
+			if (cJSON_IsString(uuid) && strcmp(uuid->valuestring, snap->gpu[i].id.uuid) == 0 &&
+			    cJSON_IsString(state) && health_state_parse(state->valuestring) >= 0)
+				found = g;
+		}
+		memset(s, 0, sizeof *s);
+		if (found) {
+			copy_str(s->state, sizeof s->state, found, "state");
+			copy_str(s->reason, sizeof s->reason, found, "reason");
+			copy_str(s->since, sizeof s->since, found, "since");
+			s->from_agent = true;
+			continue;
+		}
+		health_init(&h);
+		health_eval(&h, &in, &h);
+		str_copy(s->state, health_state_name(h.state), sizeof s->state);
+		str_copy(s->reason, h.reason, sizeof s->reason);
+	}
+	cJSON_Delete(j);
+}
+
+/* "health": {"state": ..., "reason": ... or null, "since": ... or null, "from": "agent" or "reading"} */
+static void json_health(const struct shown_health *s)
+{
+	printf(", \"health\": {\"state\": ");
+	cli_json_str(s->state);
+	printf(", \"reason\": ");
+	if (s->reason[0])
+		cli_json_str(s->reason);
+	else
+		printf("null");
+	printf(", \"since\": ");
+	if (s->since[0])
+		cli_json_str(s->since);
+	else
+		printf("null");
+	printf(", \"from\": \"%s\"}", s->from_agent ? "agent" : "reading");
+}
 
 /* How long one sample waits for the driver: a slow driver is let finish, a hung one is not. */
 #define GPUS_DRIVER_WAIT_NS SAMPLER_BUDGET_MAX_NS
@@ -115,6 +206,7 @@ static void print_json(struct sampler *s, const struct snapshot *snap)
 		json_states(g->st, VAL_UNSUPPORTED);
 		printf(", \"errors\": ");
 		json_states(g->st, VAL_ERROR);
+		json_health(&shown[i]);
 		putchar('}');
 	}
 	printf("],\n \"host\": {\"sysfs_root\": ");
@@ -227,6 +319,22 @@ static void print_text(struct sampler *s, const struct snapshot *snap, bool verb
 		       brief(u, sizeof u, g, GPU_F_UTIL_GPU_PCT, 1, "%.0f%%"),
 		       brief(p, sizeof p, g, GPU_F_POWER_MW, 1000, "%.1f W"),
 		       brief(t, sizeof t, g, GPU_F_TEMP_MC, 1000, "%.0f C"), m);
+		if (shown[i].reason[0])
+			printf("  %s%s%s: %s\n", shown[i].state, shown[i].since[0] ? " since " : "", shown[i].since,
+			       shown[i].reason);
+	}
+	if (snap->n_gpus > 0) {
+		unsigned int n[HEALTH_STATES] = { 0 };
+
+		for (unsigned int i = 0; i < snap->n_gpus; i++) {
+			int st = health_state_parse(shown[i].state);
+
+			n[st >= 0 ? st : HEALTH_UNHEALTHY]++;
+		}
+		printf("health: %u healthy, %u degraded, %u unhealthy, %s %s%s\n", n[HEALTH_HEALTHY], n[HEALTH_DEGRADED],
+		       n[HEALTH_UNHEALTHY], health_from_agent ? "as the agent judges them on" :
+		       "from this reading alone (Xids not known: no agent answers on", alloc_socket_path(health_sock),
+		       health_from_agent ? "" : ")");
 	}
 	snprintf(c, sizeof c, h->st[HOST_F_CPU_PKG_TEMP_MC] == VAL_OK ? "%.1f C" : "-",
 		 (double)h->val[HOST_F_CPU_PKG_TEMP_MC] / 1000);
@@ -306,6 +414,10 @@ int cmd_gpus(int argc, char **argv)
 			if (cli_config_report(&errs) > 0)
 				return EXIT_USAGE;
 			names_given = true;
+		} else if ((r = opt_value(argc, argv, &i, "--socket", &v)) != 0) {
+			if (r < 0)
+				return EXIT_USAGE;
+			health_sock = v;
 		} else if (!strcmp(argv[i], "--json")) {
 			json = true;
 		} else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
@@ -323,6 +435,8 @@ int cmd_gpus(int argc, char **argv)
 		return usage_error("gpus", "--json and --prometheus exclude each other; pick one");
 	if (names_given && !prometheus)
 		return usage_error("gpus", "--metric-names needs --prometheus");
+	if (health_sock && prometheus)
+		return usage_error("gpus", "--socket is for the GPUs' health, which --prometheus does not show; drop one");
 	if (verbose && (json || prometheus))
 		return usage_error("gpus", "-v is for the text view; --json and --prometheus already hold everything");
 	/* Logs would garble machine-read output, and repeat the backend line: keep them to problems. */
@@ -362,6 +476,8 @@ int cmd_gpus(int argc, char **argv)
 	}
 	if (r != 0)
 		return r; /* a driver call is still running: the backend stays open as gputel exits */
+	if (!prometheus)
+		judge_health(health_sock, &snap);
 	if (prometheus)
 		r = print_prometheus(&sampler, &snap, cfg.metric_names);
 	else if (json)

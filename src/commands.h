@@ -24,6 +24,7 @@ int cmd_exporter(int argc, char **argv);
 int cmd_alloc(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
+int cmd_health(int argc, char **argv);
 
 /*
  * cmd_alloc.c, shared with cmd_run.c: the socket a call goes to (sock, else

@@ -47,6 +47,7 @@ struct gpu_events {
 	size_t n_seen;
 	struct gpu_event_count *counts;
 	size_t n_counts, cap_counts;
+	uint64_t counted;
 	uint64_t unmerged;
 };
 
@@ -124,6 +125,7 @@ static void count(struct gpu_events *e, const struct gpu_event *ev)
 	c->gpu = ev->gpu;   /* the latest name for it */
 	c->count++;
 	c->last_wall_ns = ev->wall_ns;
+	c->last_seq = ++e->counted;
 }
 
 static void publish(struct gpu_events *e, struct gpu_event *ev, gpu_event_fn fn, void *ctx)
@@ -329,6 +331,25 @@ const struct gpu_event_count *gpu_events_counts(const struct gpu_events *e, size
 {
 	*n = e->n_counts;
 	return e->counts;
+}
+
+int gpu_events_last_xid(const struct gpu_events *e, const char *pci)
+{
+	char want[KEVENT_PCI_LEN];
+	const struct gpu_event_count *last = NULL;
+
+	if (kevent_pci_normalize(pci, strlen(pci), want) != 0)
+		return 0;
+	/* The latest to happen; of two at the same time, the one counted later. */
+	for (size_t i = 0; i < e->n_counts; i++) {
+		const struct gpu_event_count *c = &e->counts[i];
+
+		if (c->kind == KEVENT_XID && strcmp(c->gpu.pci, want) == 0 &&
+		    (!last || c->last_wall_ns > last->last_wall_ns ||
+		     (c->last_wall_ns == last->last_wall_ns && c->last_seq > last->last_seq)))
+			last = c;
+	}
+	return last ? last->code : 0;
 }
 
 uint64_t gpu_events_unmerged(const struct gpu_events *e)

@@ -68,6 +68,7 @@ struct gpu_event_count {
 	struct gpu_event_gpu gpu;       /* for an SXid, the switch's bus address only */
 	uint64_t count;
 	int64_t last_wall_ns;
+	uint64_t last_seq;              /* when it was last counted, in the order of all counts: 1, 2, ... */
 };
 
 struct gpu_events;
@@ -87,6 +88,12 @@ void gpu_events_kernel(struct gpu_events *e, const struct kmsg_record *rec, gpu_
 
 /* The counters, in the order first seen. */
 const struct gpu_event_count *gpu_events_counts(const struct gpu_events *e, size_t *n);
+
+/*
+ * The code of the last Xid of the GPU at bus address pci (any form
+ * kevent_pci_normalize takes), or 0 when it has had none.
+ */
+int gpu_events_last_xid(const struct gpu_events *e, const char *pci);
 
 /* Events dropped because the bookkeeping was full (a storm): published without merging, counted. */
 uint64_t gpu_events_unmerged(const struct gpu_events *e);

@@ -116,6 +116,16 @@ void pipeline_period_ended(struct pipeline *p, const char *ended_by)
 			p->sinks[i].ops->period_ended(p->sinks[i].self, &period);
 }
 
+bool pipeline_request(struct pipeline *p, const char *method, const char *path, const char *body, size_t len,
+		      struct control_reply *r)
+{
+	for (size_t i = 0; i < p->n_sinks; i++)
+		if (p->sinks[i].ops->request &&
+		    p->sinks[i].ops->request(p->sinks[i].self, method, path, body, len, r))
+			return true;
+	return false;
+}
+
 size_t pipeline_fds(const struct pipeline *p, int *fds, size_t max)
 {
 	size_t n = 0;

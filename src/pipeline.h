@@ -85,6 +85,9 @@ void pipeline_alloc_ended(struct pipeline *p, const struct alloc *a);
 
 /* The active period in progress ends now (ended_by: "idle", "agent stopped"). */
 void pipeline_period_ended(struct pipeline *p, const char *ended_by);
+/* A control socket request, to the first sink that serves its path; false when none does. */
+bool pipeline_request(struct pipeline *p, const char *method, const char *path, const char *body, size_t len,
+		      struct control_reply *r);
 
 /* The sinks' descriptors (up to max), and serving one (fd -1: every sink, after a tick). */
 size_t pipeline_fds(const struct pipeline *p, int *fds, size_t max);

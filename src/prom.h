@@ -19,6 +19,8 @@
 #include "outbuf.h"
 #include "snapshot.h"
 
+struct gpu_events;
+
 /* The name sets, PROM_NAMES_*, are defined with the field table (fields.h). */
 
 /* What the renderer needs beyond the snapshot. */
@@ -28,6 +30,8 @@ struct prom_self {
 	unsigned int names;           /* PROM_NAMES_* bits; 0 means PROM_NAMES_GPUTEL */
 	const char *hostname;         /* dcgm's Hostname label; NULL: the host's name */
 	int telemetry_active;         /* 1 while the activity state is active */
+	/* The GPU faults so far, for dcgm's DCGM_FI_DEV_XID_ERRORS; NULL: that series is not served. */
+	const struct gpu_events *xid_events;
 	/* More gputel_* families (the sinks' own, pipeline_metrics); NULL: none. */
 	void (*extra)(void *ctx, struct outbuf *o, const struct snapshot *snap);
 	void *extra_ctx;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "gpu_events.h"
 #include "prom_internal.h"
 #include "util.h"
 
@@ -82,9 +83,27 @@ static void dcgm_series(struct outbuf *o, const struct field_prom *m, const stru
 	ob_puts(o, "\"} ");
 }
 
+/*
+ * dcgm's Xid field is the code of the last Xid on the GPU, 0 for none:
+ * from the GPU events (the kernel log's and NVML's, merged), which only a
+ * run with an events sink has; without one the value is not known, and
+ * the series is left out rather than read as "no Xid".
+ */
+static const struct field_prom dcgm_xid = {
+	PROM_NAMES_DCGM, "DCGM_FI_DEV_XID_ERRORS", "gauge", "Value of the last XID error encountered.", 1, 1, 0, NULL,
+};
+
 void prom_render_dcgm(struct outbuf *o, const struct snapshot *snap, const struct prom_self *self)
 {
 	prom_gpu_fields(o, snap, PROM_NAMES_DCGM, dcgm_series, self);
+	if (!self->xid_events || snap->n_gpus == 0)
+		return;
+	prom_family(o, dcgm_xid.name, dcgm_xid.type, dcgm_xid.help);
+	for (unsigned int i = 0; i < snap->n_gpus; i++) {
+		dcgm_series(o, &dcgm_xid, &snap->gpu[i], self);
+		ob_put_i64(o, gpu_events_last_xid(self->xid_events, snap->gpu[i].id.pci_bus_id));
+		ob_put(o, "\n", 1);
+	}
 }
 
 void prom_default_hostname(char *buf, size_t n)

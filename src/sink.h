@@ -27,7 +27,10 @@
 
 struct alloc;
 struct config;
+struct control_reply;
 struct gpu_event;
+struct gpu_events;
+struct health_gpu;
 struct pipeline;
 struct sampler;
 
@@ -57,6 +60,9 @@ struct run_state {
 	uint64_t csv_rows_written;      /* over every file of the run (sink_csv) */
 	uint64_t csv_rows_dropped;
 	uint64_t csv_period_dropped;    /* rows of the current or last period not written (no file, full disk) */
+	const struct gpu_events *gpu_events;  /* the GPU faults so far (sink_events); NULL without */
+	const struct health_gpu *health;      /* each GPU's health, n_health of them (sink_health); NULL without */
+	size_t n_health;
 };
 
 /* An active period that ended: telemetry was on from begun to ended. */
@@ -95,6 +101,12 @@ struct sink_ops {
 	void (*alloc_ended)(void *self, const struct alloc *a);
 	/* Optional: an active period that ended. */
 	void (*period_ended)(void *self, const struct activity_period *period);
+	/*
+	 * Optional: a control socket request (control.h) on a path the sink
+	 * serves; false when the path is not its own.
+	 */
+	bool (*request)(void *self, const char *method, const char *path, const char *body, size_t len,
+			struct control_reply *r);
 	/* Optional: a descriptor for the loop to watch; io() runs when it is readable and after every tick. */
 	int (*fd)(void *self);
 	void (*io)(void *self);
@@ -107,5 +119,6 @@ extern const struct sink_ops sink_prom_ops;
 extern const struct sink_ops sink_alloc_ops;
 extern const struct sink_ops sink_events_ops;
 extern const struct sink_ops sink_otlp_ops;
+extern const struct sink_ops sink_health_ops;
 
 #endif

@@ -67,11 +67,21 @@ static void write_status(void *ctx, struct outbuf *o)
 	status_json(o, k->api.snap, k->st);
 }
 
+/* The other sinks' paths on the control socket (the GPUs' health). */
+static bool route(void *ctx, const char *method, const char *path, const char *body, size_t len,
+		  struct control_reply *r)
+{
+	struct alloc_sink *k = ctx;
+
+	return pipeline_request(k->p, method, path, body, len, r);
+}
+
 /* Loads the saved allocations, placing their GPUs by UUID on what snap shows. */
 static void load(struct alloc_sink *k, const struct snapshot *snap)
 {
 	const struct config *cfg = k->st->cfg;
-	struct alloc_api_host host = { want_fresh, write_status, ended, k, k->st->spans_exported };
+	struct alloc_api_host host = { .want_fresh = want_fresh, .status = write_status, .ended = ended,
+					.route = route, .ctx = k, .spans_exported = k->st->spans_exported };
 	char err[1024];
 
 	k->loaded = true;
@@ -127,7 +137,8 @@ static int alloc_sink_open(void **self, struct pipeline *p, char *err, size_t er
 	k->p = p;
 	k->st = &p->st;
 	/* A request that comes before the first tick waits for a sample like any other. */
-	k->api.host = (struct alloc_api_host){ want_fresh, write_status, ended, k, p->st.spans_exported };
+	k->api.host = (struct alloc_api_host){ .want_fresh = want_fresh, .status = write_status, .ended = ended,
+					       .route = route, .ctx = k, .spans_exported = p->st.spans_exported };
 	ops = alloc_api_ops(&k->api);
 	if (control_start(&k->control, &opt, &ops, err, errlen) != 0) {
 		free(k);

@@ -498,6 +498,7 @@ static int events_sink_open(void **self, struct pipeline *p, char *err, size_t e
 		return -1;
 	}
 	k->p = p;
+	p->st.gpu_events = k->events;   /* the last Xid of each GPU, for dcgm's DCGM_FI_DEV_XID_ERRORS */
 	k->log_window_ns = mono_now_ns();
 	if (strcmp(p->st.mode, "agent") == 0) {
 		if (access(cfg->logdir, W_OK | X_OK) == 0)
@@ -646,6 +647,7 @@ static void events_sink_close(void *self)
 	hook_stop_all(&k->hooks);
 	free(k->queue);
 	klog_close(k->klog);
+	k->p->st.gpu_events = NULL;
 	gpu_events_free(k->events);
 	free(k);
 }

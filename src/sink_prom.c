@@ -28,7 +28,6 @@
 
 #define PROM_RENDER_START (256 * 1024)
 #define PROM_RENDER_MAX (64 * 1024 * 1024)
-#define STATUS_MAX 4096
 
 struct prom_sink {
 	struct pipeline *p;
@@ -36,7 +35,7 @@ struct prom_sink {
 	struct http_server *http;
 	char *buf;
 	size_t cap;
-	char status[STATUS_MAX];
+	char status[STATUS_JSON_MAX];
 	struct snapshot *last_full;   /* the last tick sampled in full */
 	struct snapshot *merged;      /* a lite tick over it */
 	bool have_full;
@@ -125,6 +124,7 @@ static size_t render(struct prom_sink *k, const struct snapshot *snap)
 		.names = st->cfg->metric_names,
 		.hostname = st->hostname,
 		.telemetry_active = st->telemetry,
+		.xid_events = st->gpu_events,
 		.extra = own_metrics,
 		.extra_ctx = k,
 	};

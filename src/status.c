@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "health.h"
 #include "util.h"
 
 void status_json(struct outbuf *o, const struct snapshot *snap, const struct run_state *st)
@@ -53,5 +54,23 @@ void status_json(struct outbuf *o, const struct snapshot *snap, const struct run
 		ob_put_json_str(o, st->log_file);
 	else
 		ob_puts(o, "null");
+	/* Each GPU on the node: its health and why (sink_health.c); null where no run judges it. */
+	ob_puts(o, ", \"health\": ");
+	if (st->health) {
+		bool first = true;
+
+		ob_put(o, "[", 1);
+		for (size_t i = 0; i < st->n_health; i++) {
+			if (!st->health[i].present)
+				continue;
+			if (!first)
+				ob_puts(o, ", ");
+			first = false;
+			health_json(o, &st->health[i].id, &st->health[i].h, NULL);
+		}
+		ob_put(o, "]", 1);
+	} else {
+		ob_puts(o, "null");
+	}
 	ob_put(o, "}", 1);
 }

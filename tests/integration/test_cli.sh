@@ -29,7 +29,7 @@ check "gputel help of an unknown command exits 2" test $? -eq 2
 check "every command's --help lists each of its flags with the default" python3 - "$GPUTEL" <<'PY'
 import re, subprocess, sys
 bad = []
-for cmd in ["agent", "collect", "exporter", "gpus", "alloc", "run", "doctor"]:
+for cmd in ["agent", "collect", "exporter", "gpus", "alloc", "run", "health", "doctor"]:
     out = subprocess.run([sys.argv[1], cmd, "--help"], capture_output=True, text=True).stdout
     synopsis, _, rest = out.partition("\n\n")
     flags = set(re.findall(r"(--[a-z][a-z-]*)", synopsis)) - {"--help"}

@@ -60,7 +60,7 @@ doctor >"$T/out" 2>&1
 rc=$?
 sed 's/^/# /' "$T/out"
 check "good setup: exit 0" test "$rc" -eq 0
-for c in config account gpus persistence rapl logdir statedir disk exporter control logrotate; do
+for c in config account gpus persistence rapl logdir statedir disk exporter control health logrotate; do
 	check "good setup: $c passes" test "$(verdict "$c")" = PASS
 done
 # Without systemd (a container, or this test) the service is not judged.

@@ -267,6 +267,32 @@ static void test_storm_is_bounded(void **state)
 	assert_int_equal(gpu_events_unmerged(e), 1000 - 64);
 }
 
+/* dcgm's DCGM_FI_DEV_XID_ERRORS: the code of the latest Xid of a GPU, by when it happened. */
+static void test_last_xid(void **state)
+{
+	struct gpu_events *e = *state;
+	struct got g = { 0 };
+
+	set_snapshot(100 * SEC);
+	gpu_events_snapshot(e, &snap, collect, &g);
+	assert_int_equal(gpu_events_last_xid(e, "00000000:2B:00.0"), 0);
+	kernel(e, 3, 1, 100 * SEC, "NVRM: Xid (PCI:0000:2b:00): 48, An uncorrectable double bit error", &g);
+	kernel(e, 3, 2, 101 * SEC, "NVRM: Xid (PCI:0000:2b:00): 13, pid=1, name=x, Graphics Exception", &g);
+	assert_int_equal(gpu_events_last_xid(e, "00000000:2B:00.0"), 13);
+	assert_int_equal(gpu_events_last_xid(e, "0000:2b:00"), 13);
+	assert_int_equal(gpu_events_last_xid(e, "00000000:3B:00.0"), 0);
+	/* A code seen before comes again: it is the last now. */
+	kernel(e, 3, 3, 102 * SEC, "NVRM: Xid (PCI:0000:2b:00): 48, An uncorrectable double bit error", &g);
+	assert_int_equal(gpu_events_last_xid(e, "00000000:2B:00.0"), 48);
+	/* Read later, but it happened before: not the last. */
+	kernel(e, 3, 4, 99 * SEC, "NVRM: Xid (PCI:0000:2b:00): 31, Ch 00000009, engmask 00000101", &g);
+	assert_int_equal(gpu_events_last_xid(e, "00000000:2B:00.0"), 48);
+	/* An SXid is a switch's, never a GPU's last Xid. */
+	kernel(e, 3, 5, 103 * SEC, "nvidia-nvswitch0: SXid (PCI:0000:2b:00.0): 12028, Non-fatal, Link 32", &g);
+	assert_int_equal(gpu_events_last_xid(e, "00000000:2B:00.0"), 48);
+	assert_int_equal(gpu_events_last_xid(e, "not a bus id"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -278,6 +304,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_gpu_named_by_the_driver_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sxid_and_nvrm, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_storm_is_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_last_xid, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

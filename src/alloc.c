@@ -777,6 +777,13 @@ static void put_traceparent(struct outbuf *o, const struct trace_ctx *t)
 	}
 }
 
+uint64_t alloc_xid_count(const struct alloc_usage *u)
+{
+	uint64_t listed = (uint64_t)u->n_xid_events + u->xid_events_dropped;
+
+	return u->xids > listed ? u->xids : listed;
+}
+
 void alloc_json(struct outbuf *o, const struct alloc *a)
 {
 	const struct alloc_usage *u = &a->use;
@@ -862,7 +869,7 @@ void alloc_json(struct outbuf *o, const struct alloc *a)
 	put_key(o, "throttle_seconds");
 	ob_put_scaled(o, u->throttle_ns, NS_PER_SEC, 3);
 	put_key(o, "xids");
-	ob_put_u64(o, u->xids);
+	ob_put_u64(o, alloc_xid_count(u));
 	put_key(o, "xid_events");
 	ob_puts(o, "[");
 	for (unsigned int i = 0; i < u->n_xid_events; i++) {

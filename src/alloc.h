@@ -200,6 +200,13 @@ int alloc_renew(struct alloc_table *t, const char *id, int64_t ttl_ns, int64_t n
 int alloc_end(struct alloc_table *t, const char *id, int64_t now_wall_ns, const char *reason,
 	      struct alloc *out);
 
+/*
+ * The Xids an allocation saw: NVML's count, or the faults it lists (kernel
+ * log and NVML merged) where those are more -- an Xid only the kernel log
+ * reported.  One fault seen by both counts once.
+ */
+uint64_t alloc_xid_count(const struct alloc_usage *u);
+
 /* Adds one tick to every live allocation.  Never allocates. */
 void alloc_account(struct alloc_table *t, const struct snapshot *snap);
 

@@ -322,7 +322,7 @@ static int finish(struct alloc_api *api, const char *id, int64_t now, const char
 	log_info("alloc: %s ended (%s) after %.1fs: gpu energy %.1f J, cpu package %.1f J, %llu xids",
 		 done->id, reason, (double)(done->ended_wall_ns - done->begun_wall_ns) / NS_PER_SEC,
 		 (double)done->use.gpu_energy_uj / 1e6, (double)done->use.cpu_energy_uj / 1e6,
-		 (unsigned long long)done->use.xids);
+		 (unsigned long long)alloc_xid_count(&done->use));
 	if (done->use.gpu_unmeasured_ns > 0)
 		log_warn("alloc: %s: gpu energy is partial: %.1f gpu-seconds were not measured (a GPU was "
 			 "lost, gone or unreadable)", done->id, (double)done->use.gpu_unmeasured_ns / NS_PER_SEC);

@@ -44,6 +44,9 @@
 #include "host.h"
 #include "klog.h"
 #include "log.h"
+#include "otlp_config.h"
+#include "otlp_http.h"
+#include "otlp_queue.h"
 #include "prom_lint.h"
 #include "sampler.h"
 #include "util.h"
@@ -472,6 +475,52 @@ static void check_kernel_log(struct doctor *d)
 		break;
 	}
 	klog_close(k);
+}
+
+/*
+ * OTLP export: off, or where each signal goes; that libcurl loads; and
+ * what waits in the disk queue (batches there mean the collector has not
+ * been taking them).  The collector itself is not contacted: an empty
+ * export is not something to send it.
+ */
+static void check_otlp(struct doctor *d)
+{
+	struct otlp_config oc;
+	struct otlp_http *h;
+	size_t batches, bytes;
+	char why[512], err[512];
+	struct check *c;
+	int on = otlp_config_resolve(&oc, &d->cfg, environ, "doctor", why, sizeof why);
+
+	if (on < 0) {
+		c = report(d, "otlp", FAIL, "%s", why);
+		set_fix(c, "fix it in /etc/default/justnews-gpu-telemetry (docs/otlp.md)");
+		return;
+	}
+	if (on == 0) {
+		report(d, "otlp", PASS, "OTLP export is off (%s); Xid events and spans stay on this node", why);
+		return;
+	}
+	h = otlp_http_new(oc.curl_library, err, sizeof err);
+	if (!h) {
+		c = report(d, "otlp", FAIL, "%s", err);
+		set_fix(c, "sudo apt install libcurl4");
+		otlp_config_release(&oc);
+		return;
+	}
+	otlp_http_free(h);
+	if (otlp_queue_peek(oc.queue_dir, &batches, &bytes) == 0 && batches) {
+		c = report(d, "otlp", WARN, "logs to %s, traces to %s; %zu batch%s (%zu KiB) wait in %s: the collector "
+			   "has not taken them", oc.sig[OTLP_LOGS].on ? oc.sig[OTLP_LOGS].url : "(off)",
+			   oc.sig[OTLP_TRACES].on ? oc.sig[OTLP_TRACES].url : "(off)", batches, batches == 1 ? "" : "es",
+			   bytes >> 10, oc.queue_dir);
+		set_fix(c, "check the collector (the agent's log says what it answered; gputel_otlp_retries_total)");
+	} else {
+		report(d, "otlp", PASS, "logs to %s, traces to %s; nothing waits in the queue",
+		       oc.sig[OTLP_LOGS].on ? oc.sig[OTLP_LOGS].url : "(off)",
+		       oc.sig[OTLP_TRACES].on ? oc.sig[OTLP_TRACES].url : "(off)");
+	}
+	otlp_config_release(&oc);
 }
 
 /* A directory the service must write: exists, is a directory, writable and reachable by the account. */
@@ -1072,6 +1121,7 @@ int cmd_doctor(int argc, char **argv)
 	check_persistence(&d, &snap);
 	check_rapl(&d);
 	check_kernel_log(&d);
+	check_otlp(&d);
 	check_dir(&d, "logdir", "JN_LOGDIR", d.cfg.logdir);
 	check_dir(&d, "statedir", "JN_STATE_DIR", d.cfg.state_dir);
 	check_disk(&d);

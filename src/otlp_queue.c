@@ -173,6 +173,28 @@ int otlp_queue_open(struct otlp_queue *q, const char *dir, size_t max_bytes, cha
 	return 0;
 }
 
+int otlp_queue_peek(const char *dir, size_t *batches, size_t *bytes)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	*batches = *bytes = 0;
+	if (!d)
+		return -errno;
+	while ((e = readdir(d)) != NULL) {
+		struct otlp_batch b;
+		struct stat st;
+
+		if (parse_name(e->d_name, &b) && fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode)) {
+			(*batches)++;
+			*bytes += (size_t)st.st_size;
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
 void otlp_queue_close(struct otlp_queue *q)
 {
 	for (size_t i = 0; i < q->n; i++)

@@ -60,6 +60,9 @@ struct otlp_queue {
 int otlp_queue_open(struct otlp_queue *q, const char *dir, size_t max_bytes, char *err, size_t errlen);
 void otlp_queue_close(struct otlp_queue *q);
 
+/* Counts the batches waiting in dir without touching them (gputel doctor, beside a running agent). */
+int otlp_queue_peek(const char *dir, size_t *batches, size_t *bytes);
+
 /*
  * Adds a batch (body is copied or written; the caller keeps it).  Drops
  * the oldest past the bound, this one too when it alone is larger.

@@ -286,7 +286,7 @@ static void render_allocs(struct outbuf *o, const struct snapshot *snap, const s
 		    "Xid errors on the allocation's GPUs since it began.");
 	for (size_t i = 0; i < t->n; i++) {
 		alloc_series(o, "gputel_allocation_xid_errors_total", &t->a[i]);
-		ob_put_u64(o, t->a[i].use.xids);
+		ob_put_u64(o, alloc_xid_count(&t->a[i].use));
 		ob_put(o, "\n", 1);
 	}
 }

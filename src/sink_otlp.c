@@ -39,7 +39,8 @@ static int otlp_sink_open(void **self, struct pipeline *p, char *err, size_t err
 {
 	struct otlp_config cfg;
 	struct otlp_sink *k;
-	char why[512];
+	char why[512], said[OTLP_SIGNALS][2200];
+	bool on_sig[OTLP_SIGNALS];
 	int on = otlp_config_resolve(&cfg, p->st.cfg, environ, p->st.hostname, why, sizeof why);
 
 	if (on < 0) {
@@ -58,16 +59,23 @@ static int otlp_sink_open(void **self, struct pipeline *p, char *err, size_t err
 		str_fmt(err, errlen, "out of memory");
 		return -1;
 	}
-	for (int s = 0; s < OTLP_SIGNALS; s++)
-		if (cfg.sig[s].on)
-			log_info("otlp: %s go to %s (%s%s)", otlp_signal_name((enum otlp_signal)s), cfg.sig[s].url,
-				 cfg.sig[s].fmt == OTLP_JSON ? "http/json" : "http/protobuf", cfg.sig[s].gzip ? ", gzip" : "");
+	for (int s = 0; s < OTLP_SIGNALS; s++) {
+		on_sig[s] = cfg.sig[s].on;
+		if (on_sig[s])
+			str_fmt(said[s], sizeof said[s], "otlp: %s go to %.2048s (%s%s)", otlp_signal_name((enum otlp_signal)s),
+				cfg.sig[s].url, cfg.sig[s].fmt == OTLP_JSON ? "http/json" : "http/protobuf",
+				cfg.sig[s].gzip ? ", gzip" : "");
+	}
 	k->p = p;
 	k->x = otlp_start(&cfg, err, errlen);
 	if (!k->x) {
 		free(k);
 		return -1;
 	}
+	/* Said once it can work: not before a missing libcurl stops the start. */
+	for (int s = 0; s < OTLP_SIGNALS; s++)
+		if (on_sig[s])
+			log_info("%s", said[s]);
 	p->st.spans_exported = otlp_signal_on(k->x, OTLP_TRACES);
 	*self = k;
 	return 0;
@@ -197,6 +205,7 @@ static void otlp_sink_alloc_ended(void *self, const struct alloc *a)
 	struct otlp_record *r;
 	char list[GPUTEL_MAX_GPUS * (ALLOC_UUID_MAX + 1) + 1];
 	struct outbuf o = { list, 0, sizeof list - 1, false };
+	uint64_t xids = alloc_xid_count(u);
 
 	if (!otlp_signal_on(k->x, OTLP_TRACES) || !(r = span_new(&a->trace, "gpu.allocation", a->begun_wall_ns, a->ended_wall_ns)))
 		return;
@@ -229,7 +238,7 @@ static void otlp_sink_alloc_ended(void *self, const struct alloc *a)
 	if (u->temp_peak_mc != INT64_MIN)
 		otlp_attr_double(r, OTLP_OWNER_RECORD, "gputel.gpu.temperature_peak_celsius", (double)u->temp_peak_mc / 1000.0);
 	otlp_attr_double(r, OTLP_OWNER_RECORD, "gputel.gpu.throttle_seconds", (double)u->throttle_ns / 1e9);
-	otlp_attr_int(r, OTLP_OWNER_RECORD, "gputel.gpu.xid_count", (int64_t)u->xids);
+	otlp_attr_int(r, OTLP_OWNER_RECORD, "gputel.gpu.xid_count", (int64_t)xids);
 	add_labels(r, a->labels_json);
 	for (unsigned int i = 0; i < u->n_xid_events; i++) {
 		const struct xid_info *info = xid_lookup(u->xid_events[i].code);
@@ -243,10 +252,10 @@ static void otlp_sink_alloc_ended(void *self, const struct alloc *a)
 			otlp_attr_int(r, e, "gpu.index", u->xid_events[i].gpu_index);
 	}
 	r->dropped_events += (uint32_t)(u->xid_events_dropped > UINT32_MAX ? UINT32_MAX : u->xid_events_dropped);
-	if (u->xids) {
+	if (xids) {
 		char msg[64];
 
-		str_fmt(msg, sizeof msg, "%" PRIu64 " Xid error%s during the allocation", u->xids, plural_s(u->xids));
+		str_fmt(msg, sizeof msg, "%" PRIu64 " Xid error%s during the allocation", xids, plural_s(xids));
 		r->status = OTLP_STATUS_ERROR;
 		r->status_message = otlp_text_z(r, msg);
 	}

@@ -60,7 +60,7 @@ doctor >"$T/out" 2>&1
 rc=$?
 sed 's/^/# /' "$T/out"
 check "good setup: exit 0" test "$rc" -eq 0
-for c in config account gpus persistence rapl logdir statedir disk exporter control health logrotate; do
+for c in config account gpus persistence rapl otlp logdir statedir disk exporter control health logrotate; do
 	check "good setup: $c passes" test "$(verdict "$c")" = PASS
 done
 # Without systemd (a container, or this test) the service is not judged.
@@ -195,6 +195,17 @@ broken "agent stopped" exporter FAIL "systemctl start justnews-gpu-telemetry.ser
 broken "agent stopped" control FAIL "systemctl start justnews-gpu-telemetry.service"
 echo "JN_EXPORTER_MODE=active" >>"$T/defaults"
 broken "exporter in active mode while idle" exporter WARN "JN_EXPORTER_MODE=always"
+
+# OTLP export: a protocol it cannot speak, no libcurl, batches the collector has not taken.
+JN_OTLP_ENDPOINT=http://127.0.0.1:4318 OTEL_EXPORTER_OTLP_PROTOCOL=grpc \
+	broken "OTLP over gRPC" otlp FAIL "/etc/default/justnews-gpu-telemetry"
+check "OTLP over gRPC: the line names the variable" bash -c "line() { grep -E '^FAIL  otlp ' '$T/out'; }; line | grep -q OTEL_EXPORTER_OTLP_PROTOCOL"
+JN_OTLP_ENDPOINT=http://127.0.0.1:4318 GPUTEL_LIBCURL="$T/no-libcurl.so" broken "no libcurl" otlp FAIL "apt install libcurl4"
+mkdir -p "$T/state/otlp-queue"
+echo x >"$T/state/otlp-queue/0000000000000007-logs-3.pb.gz"
+JN_OTLP_ENDPOINT=http://127.0.0.1:4318 broken "batches wait" otlp WARN "check the collector"
+check "batches wait: the line counts them" bash -c "line() { grep -E '^WARN  otlp ' '$T/out'; }; line | grep -q '1 batch (0 KiB) wait in'"
+check "the doctor leaves the queue as it was" test -s "$T/state/otlp-queue/0000000000000007-logs-3.pb.gz"
 
 "$GPUTEL" doctor --bogus >"$T/out" 2>&1
 check "an unknown option exits 2" test $? -eq 2

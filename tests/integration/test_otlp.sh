@@ -145,11 +145,16 @@ JPORT=$(free_port)
 	xid_line 900 0000:28:00 48 'An uncorrectable double bit error "json-probe" é'
 	xid_line 901 0000:18:00 13 'pid=77, name=trainer, Graphics Exception json-probe'
 } >"$T/kmsg-json"
-mkdir -p "$T/json/out" "$T/json/state"
+mkdir -p "$T/json/out" "$T/json/state" "$T/json/tee"
+# Through a tee (the stub, forwarding): the JSON gputel wrote, beside the collector's JSON view of it.
+python3 "$ROOT/tests/tools/otlp_stub.py" --dir "$T/json/tee" --forward "$OTELCOL_HTTP" --max-seconds 60 &
+PIDS+=("$!")
+for ((i = 0; i < 50; i++)); do [ -s "$T/json/tee/port" ] && break; sleep 0.1; done
 OTEL_RESOURCE_ATTRIBUTES='service.instance.id=json-agent,deployment.environment=test%2Cci' GPUTEL_KMSG="$T/kmsg-json" \
 	"$GPUTEL" agent --config /dev/null --out-dir "$T/json/out" --state-dir "$T/json/state" \
 	--control-socket "$T/json/c.sock" --exporter-bind 127.0.0.1 --exporter-port "$JPORT" --poll-interval 0.1 \
-	--start-util 90 --otlp-endpoint "$OTELCOL_HTTP/" --otlp-protocol http/json >"$T/json/agent.log" 2>&1 &
+	--start-util 90 --otlp-endpoint "http://127.0.0.1:$(cat "$T/json/tee/port")/" --otlp-protocol http/json \
+	>"$T/json/agent.log" 2>&1 &
 JAG=$!
 PIDS+=("$JAG")
 
@@ -235,7 +240,29 @@ PY
 
 # ---- 2) http/json ----
 check "http/json: the JSON agent's 2 records reach the collector" wait_count "$OC/logs.json" logs 2 10 json-agent
-check "... the agent says it sends http/json" grep -q "otlp: logs go to $OTELCOL_HTTP/v1/logs (http/json, gzip)" "$T/json/agent.log"
+check "... the agent says it sends http/json" grep -q "otlp: logs go to http://127.0.0.1:$(cat "$T/json/tee/port")/v1/logs (http/json, gzip)" "$T/json/agent.log"
+check "... the body gputel wrote and the collector's JSON view of it say the same" \
+	python3 - "$T/json/tee/requests.jsonl" "$OC/logs.json" <<'PY'
+import json, sys
+from otlp import *
+sent = [json.loads(json.loads(l)["body"]) for l in open(sys.argv[1]) if '"/v1/logs"' in l]
+assert sent, "the tee saw no logs request"
+ours = []
+for d in sent:
+    for r in d["resourceLogs"]:
+        res = attrs(r["resource"]["attributes"])
+        for s in r["scopeLogs"]:
+            assert s["scope"] == {"name": "gputel", "version": res["service.version"]}, s["scope"]
+            ours += [(res, x) for x in s["logRecords"]]
+theirs = {r["attrs"]["linux.kmsg.seq"]: r for r in items(sys.argv[2], "logs", "json-agent")}
+assert len(ours) == 2 and len(theirs) == 2, (len(ours), len(theirs))
+for res, x in ours:
+    y = theirs[attrs(x["attributes"])["linux.kmsg.seq"]]
+    assert res == y["res"], (res, y["res"])
+    for k in ("timeUnixNano", "observedTimeUnixNano", "severityNumber", "severityText", "eventName", "body"):
+        assert str(x[k]) == str(y[k]), (k, x[k], y[k])
+    assert attrs(x["attributes"]) == y["attrs"], (attrs(x["attributes"]), y["attrs"])
+PY
 check "... with text (quotes, UTF-8), GPU, code, process and the OTEL_RESOURCE_ATTRIBUTES resource intact" \
 	python3 - "$OC/logs.json" "$T/kmsg-json" "$T/gpus.json" <<'PY'
 import sys

@@ -5,7 +5,10 @@ Answers each POST with the next status of --script (e.g. "429:2,200":
 first 429 with Retry-After: 2, then 200), then 200 for every request after
 the script.  Each request is logged as one JSON line in DIR/requests.jsonl:
 monotonic time, path, status answered, content type and encoding, and the
-body (gunzipped; hex when binary).  Stops by itself after --max-seconds.
+body (gunzipped; hex when binary).  With --forward URL, each request goes
+on to that collector as it came (gunzipped) and its answer is passed back:
+the log then holds the exact bytes the agent sent beside what the
+collector made of them.  Stops by itself after --max-seconds.
 """
 import argparse
 import gzip
@@ -13,6 +16,8 @@ import json
 import os
 import threading
 import time
+import urllib.error
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -21,6 +26,7 @@ def main():
     ap.add_argument("--dir", required=True)
     ap.add_argument("--script", default="")
     ap.add_argument("--max-seconds", type=float, default=120)
+    ap.add_argument("--forward", default="")
     args = ap.parse_args()
     steps = []
     for item in filter(None, args.script.split(",")):
@@ -43,6 +49,15 @@ def main():
             with lock:
                 status, retry = steps.pop(0) if steps else (200, None)
             ctype = self.headers.get("Content-Type", "")
+            upstream = None
+            if args.forward and status == 200:
+                req = urllib.request.Request(args.forward + self.path, data=body, method="POST",
+                                             headers={"Content-Type": ctype})
+                try:
+                    with urllib.request.urlopen(req, timeout=10) as r:
+                        status, upstream = r.status, r.read()
+                except urllib.error.HTTPError as e:
+                    status, upstream = e.code, e.read()
             try:
                 shown = body.decode("utf-8") if "json" in ctype else body.hex()
             except UnicodeDecodeError:
@@ -52,7 +67,9 @@ def main():
                                   "encoding": self.headers.get("Content-Encoding", ""),
                                   "body": shown}) + "\n")
             reply = b"{}" if "json" in ctype else b""
-            if status != 200:
+            if upstream is not None:
+                reply = upstream
+            elif status != 200:
                 reply = json.dumps({"code": 3, "message": "stub says %d" % status}).encode()
             self.send_response(status)
             if retry:

@@ -515,6 +515,31 @@ PY
 	rc=$?
 	check "... it stops with status 0 (got $rc), the log batch and the period's span queued for the next start" \
 		bash -c "[ $rc -eq 0 ] && ls '$SIDE/state/otlp-queue' | grep -q '^[0-9a-f]*-logs-3\.pb\.gz\$' && ls '$SIDE/state/otlp-queue' | grep -q '^[0-9a-f]*-traces-1\.pb\.gz\$'"
+
+	# A collector that takes the connection and never answers: the stop does not wait for its timeout.
+	python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16); s.settimeout(0.2)
+open(sys.argv[1] + ".tmp", "w").write(str(s.getsockname()[1]))
+__import__("os").rename(sys.argv[1] + ".tmp", sys.argv[1])
+held, end = [], time.time() + 30
+while time.time() < end:
+    try:
+        held.append(s.accept()[0])
+    except socket.timeout:
+        pass
+' "$T/mute.port" &
+	PIDS+=("$!")
+	for ((i = 0; i < 50; i++)); do [ -s "$T/mute.port" ] && break; sleep 0.1; done
+	side_agent mute "http://127.0.0.1:$(cat "$T/mute.port")"
+	sleep 3
+	local t0
+	t0=$(date +%s%N)
+	stop_pid "$SPID"
+	rc=$?
+	t0=$((($(date +%s%N) - t0) / 1000000))
+	check "a collector that never answers: the agent stops within 2 s (${t0} ms, status $rc), its batch queued" \
+		bash -c "[ $rc -eq 0 ] && [ $t0 -lt 2000 ] && ls '$SIDE/state/otlp-queue' | grep -q -- '-logs-3\.pb\.gz\$'"
 }
 
 # ---- 4) the collector down for 30 s: everything arrives once it is back ----

@@ -991,31 +991,6 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-/* The directory of path, so that the rename itself is made durable. */
-static int fsync_dir_of(const char *path)
-{
-	char dir[4096];
-	char *slash;
-	int fd, r = 0;
-
-	if (str_copy(dir, path, sizeof dir) >= sizeof dir)
-		return -ENAMETOOLONG;
-	slash = strrchr(dir, '/');
-	if (!slash)
-		str_copy(dir, ".", sizeof dir);
-	else if (slash == dir)
-		dir[1] = '\0';
-	else
-		*slash = '\0';
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) != 0)
-		r = -errno;
-	close(fd);
-	return r;
-}
-
 int alloc_save(const struct alloc_table *t, const char *path, char *err, size_t errlen)
 {
 	char tmp[4096];
@@ -1079,7 +1054,7 @@ int alloc_save(const struct alloc_table *t, const char *path, char *err, size_t 
 		r = -errno;
 	if (r == 0) {
 		created = false;
-		r = fsync_dir_of(path);
+		r = fsync_parent_dir(path);
 	}
 out:
 	free(o.p);

@@ -267,6 +267,17 @@ static void *run(void *arg)
 	return NULL;
 }
 
+/* What otlp_start made, once the thread has stopped or never started. */
+static void exporter_free(struct otlp_exporter *x)
+{
+	otlp_queue_close(&x->queue);
+	otlp_http_free(x->http);
+	otlp_config_release(&x->cfg);
+	pthread_cond_destroy(&x->cv);
+	pthread_mutex_destroy(&x->mu);
+	free(x);
+}
+
 struct otlp_exporter *otlp_start(struct otlp_config *cfg, char *err, size_t errlen)
 {
 	struct otlp_exporter *x = calloc(1, sizeof *x);
@@ -300,12 +311,7 @@ struct otlp_exporter *otlp_start(struct otlp_config *cfg, char *err, size_t errl
 	rc = pthread_create(&x->thread, NULL, run, x);
 	if (rc != 0) {
 		str_fmt(err, errlen, "otlp: cannot start the exporter's thread: %s", strerror(rc));
-		otlp_queue_close(&x->queue);
-		otlp_http_free(x->http);
-		otlp_config_release(&x->cfg);
-		pthread_cond_destroy(&x->cv);
-		pthread_mutex_destroy(&x->mu);
-		free(x);
+		exporter_free(x);
 		return NULL;
 	}
 	return x;
@@ -367,10 +373,5 @@ void otlp_stop(struct otlp_exporter *x)
 	if (x->queue.n)
 		log_info("otlp: %zu batch%s (%zu KiB) not yet sent stay queued in %s for the next start", x->queue.n,
 			 x->queue.n == 1 ? "" : "es", x->queue.bytes >> 10, x->queue.dir[0] ? x->queue.dir : "memory (lost)");
-	otlp_queue_close(&x->queue);
-	otlp_http_free(x->http);
-	otlp_config_release(&x->cfg);
-	pthread_cond_destroy(&x->cv);
-	pthread_mutex_destroy(&x->mu);
-	free(x);
+	exporter_free(x);
 }

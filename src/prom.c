@@ -57,19 +57,17 @@ void prom_family(struct outbuf *o, const char *name, const char *type, const cha
 	ob_put(o, "\n", 1);
 }
 
-/* name{gpu="0",uuid="...",pci_bus_id="...",name="..."[,extra]} */
-static void gpu_series(struct outbuf *o, const char *name, const struct gpu_reading *g,
-		       const char *extra)
+void prom_gpu_series(struct outbuf *o, const char *name, const struct gpu_ident *id, const char *extra)
 {
 	ob_puts(o, name);
 	ob_puts(o, "{gpu=\"");
-	ob_put_u64(o, g->id.index);
+	ob_put_u64(o, id->index);
 	ob_puts(o, "\",uuid=\"");
-	prom_put_label_value(o, g->id.uuid);
+	prom_put_label_value(o, id->uuid);
 	ob_puts(o, "\",pci_bus_id=\"");
-	prom_put_label_value(o, g->id.pci_bus_id);
+	prom_put_label_value(o, id->pci_bus_id);
 	ob_puts(o, "\",name=\"");
-	prom_put_label_value(o, g->id.name);
+	prom_put_label_value(o, id->name);
 	ob_put(o, "\"", 1);
 	if (extra) {
 		ob_put(o, ",", 1);
@@ -144,7 +142,7 @@ static void table_series(struct outbuf *o, const struct field_prom *m, const str
 			 const void *ctx)
 {
 	(void)ctx;
-	gpu_series(o, m->name, g, m->label);
+	prom_gpu_series(o, m->name, &g->id, m->label);
 }
 
 static void render_gpus(struct outbuf *o, const struct snapshot *snap, const struct prom_self *self)
@@ -164,14 +162,14 @@ static void render_gpus(struct outbuf *o, const struct snapshot *snap, const str
 		ob_put(&e, "\"", 1);
 		extra_buf[e.full ? 0 : e.len] = '\0';
 		for (unsigned int i = 0; i < snap->n_gpus; i++) {
-			gpu_series(o, "gputel_gpu_info", &snap->gpu[i], extra_buf[0] ? extra_buf : NULL);
+			prom_gpu_series(o, "gputel_gpu_info", &snap->gpu[i].id, extra_buf[0] ? extra_buf : NULL);
 			ob_puts(o, "1\n");
 		}
 	}
 	prom_family(o, "gputel_gpu_up", "gauge",
 	       "1 while the GPU answers; 0 when it is lost or every query fails.");
 	for (unsigned int i = 0; i < snap->n_gpus; i++) {
-		gpu_series(o, "gputel_gpu_up", &snap->gpu[i], NULL);
+		prom_gpu_series(o, "gputel_gpu_up", &snap->gpu[i].id, NULL);
 		ob_puts(o, snap->gpu[i].health == GPU_HEALTH_UP ? "1\n" : "0\n");
 	}
 	prom_gpu_fields(o, snap, PROM_NAMES_GPUTEL, table_series, NULL);
@@ -185,7 +183,7 @@ static void render_gpus(struct outbuf *o, const struct snapshot *snap, const str
 			continue;
 		for (size_t r = 0; r < ARRAY_SIZE(clock_reasons); r++) {
 			str_fmt(label, sizeof label, "reason=\"%s\"", clock_reasons[r].reason);
-			gpu_series(o, "gputel_gpu_clocks_event_reason", g, label);
+			prom_gpu_series(o, "gputel_gpu_clocks_event_reason", &g->id, label);
 			ob_puts(o, (uint64_t)g->val[GPU_F_CLOCK_EVENT_MASK] & clock_reasons[r].bit
 					   ? "1\n" : "0\n");
 		}

@@ -55,4 +55,7 @@ void prom_family(struct outbuf *o, const char *name, const char *type, const cha
 /* s as a label value (without the quotes): backslash, double quote and newline escaped. */
 void prom_put_label_value(struct outbuf *o, const char *s);
 
+/* name{gpu="0",uuid="...",pci_bus_id="...",name="..."[,extra]} and a space: a GPU's series, up to its value. */
+void prom_gpu_series(struct outbuf *o, const char *name, const struct gpu_ident *id, const char *extra);
+
 #endif

@@ -78,30 +78,6 @@ static bool kept_differs(const struct health *a, const struct health *b)
 
 /* ---- gpu-health.json ---- */
 
-/* The directory of path, so that the rename itself is made durable. */
-static int fsync_dir_of(const char *path)
-{
-	char dir[sizeof ((struct health_sink *)0)->path];
-	char *slash;
-	int fd, r = 0;
-
-	str_copy(dir, path, sizeof dir);
-	slash = strrchr(dir, '/');
-	if (!slash)
-		str_copy(dir, ".", sizeof dir);
-	else if (slash == dir)
-		dir[1] = '\0';
-	else
-		*slash = '\0';
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) != 0)
-		r = -errno;
-	close(fd);
-	return r;
-}
-
 /* Only what lasts, for the GPUs that have any; GPUs on the node and those gone alike. */
 static int save(struct health_sink *k)
 {
@@ -159,7 +135,7 @@ static int save(struct health_sink *k)
 	if (r == 0 && rename(tmp, k->path) != 0)
 		r = -errno;
 	if (r == 0)
-		r = fsync_dir_of(k->path);
+		r = fsync_parent_dir(k->path);
 	else
 		unlink(tmp);
 	free(o.p);
@@ -443,17 +419,11 @@ static void health_sink_metrics(void *self, struct outbuf *o, const struct snaps
 				    "current state and 0 for the others; the reason is in /status and gputel gpus.");
 		any = true;
 		for (int s = 0; s < HEALTH_STATES; s++) {
-			ob_puts(o, "gputel_gpu_health{gpu=\"");
-			ob_put_u64(o, g->id.index);
-			ob_puts(o, "\",uuid=\"");
-			prom_put_label_value(o, g->id.uuid);
-			ob_puts(o, "\",pci_bus_id=\"");
-			prom_put_label_value(o, g->id.pci_bus_id);
-			ob_puts(o, "\",name=\"");
-			prom_put_label_value(o, g->id.name);
-			ob_puts(o, "\",state=\"");
-			ob_puts(o, health_state_name((enum health_state)s));
-			ob_puts(o, (int)g->h.state == s ? "\"} 1\n" : "\"} 0\n");
+			char state[48];
+
+			str_fmt(state, sizeof state, "state=\"%s\"", health_state_name((enum health_state)s));
+			prom_gpu_series(o, "gputel_gpu_health", &g->id, state);
+			ob_puts(o, (int)g->h.state == s ? "1\n" : "0\n");
 		}
 	}
 }

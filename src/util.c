@@ -380,3 +380,27 @@ bool url_http_ok(const char *s)
 			return false;
 	return true;
 }
+
+int fsync_parent_dir(const char *path)
+{
+	char dir[4096];
+	char *slash;
+	int fd, r = 0;
+
+	if (str_copy(dir, path, sizeof dir) >= sizeof dir)
+		return -ENAMETOOLONG;
+	slash = strrchr(dir, '/');
+	if (!slash)
+		str_copy(dir, ".", sizeof dir);
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) != 0)
+		r = -errno;
+	close(fd);
+	return r;
+}

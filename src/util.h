@@ -106,6 +106,9 @@ const char *text_problem(const char *s, size_t n, size_t *bad_at);
 size_t json_mark_nul_escapes(char *text, size_t n);
 
 /* a + b, held at INT64_MAX / INT64_MIN instead of overflowing. */
+/* fsync()s the directory that holds path, so that a rename into it is durable.  0 or -errno. */
+int fsync_parent_dir(const char *path);
+
 /* An http:// or https:// URL with a host and no blank or control character. */
 bool url_http_ok(const char *s);
 

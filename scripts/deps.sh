@@ -27,10 +27,11 @@ BUILD_PACKAGES="gcc make libc6-dev libmicrohttpd-dev zlib1g-dev libcjson-dev pyt
 libprotobuf-c-dev libcurl4-openssl-dev"
 DEMO_PACKAGES="curl"
 # make check: the test frameworks and the real peers the tests run against
-# (systemd-journal-remote writes the journal files the journal source reads).
+# (systemd-journal-remote writes the journal files the journal source reads;
+# libcurl3-gnutls is the libcurl OTLP export loads first).
 CHECK_PACKAGES="clang libclang-rt-14-dev libcmocka-dev logrotate valgrind time util-linux \
 procps gawk prometheus curl systemd systemd-journal-remote groff-base man-db mandoc bash-completion \
-debhelper dpkg-dev build-essential lintian"
+debhelper dpkg-dev build-essential lintian libcurl3-gnutls"
 
 if $demo; then
 	PACKAGES="$BUILD_PACKAGES $DEMO_PACKAGES"

@@ -504,7 +504,7 @@ static void check_otlp(struct doctor *d)
 	h = otlp_http_new(oc.curl_library, err, sizeof err);
 	if (!h) {
 		c = report(d, "otlp", FAIL, "%s", err);
-		set_fix(c, "sudo apt install libcurl4");
+		set_fix(c, "sudo apt install libcurl3-gnutls");
 		otlp_config_release(&oc);
 		return;
 	}

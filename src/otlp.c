@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include "util.h"
 
 #define REFUSAL_LOG_EVERY_NS (60 * NS_PER_SEC)
+#define TRIM_AFTER_BYTES (4u << 20)     /* a storm's records: given back to the system once sent on */
 #define RETRY_AFTER_MAX_MS (300 * 1000)
 
 struct otlp_exporter {
@@ -31,6 +33,7 @@ struct otlp_exporter {
 	struct otlp_record *head[OTLP_SIGNALS], *tail[OTLP_SIGNALS];
 	size_t count[OTLP_SIGNALS];
 	size_t intake_bytes;
+	bool trim_wanted;               /* the intake held TRIM_AFTER_BYTES: trim the heap once it is empty */
 	bool stopping;
 	struct otlp_stats st;
 	uint64_t queue_dropped[OTLP_SIGNALS];  /* the queue's own count, copied */
@@ -243,6 +246,13 @@ static void *run(void *arg)
 				otlp_record_free(recs[i]);
 			pthread_mutex_lock(&x->mu);
 			sync_queue_stats(x);
+			/* After a storm the freed records would stay the agent's for good: hand them back. */
+			if (x->trim_wanted && x->intake_bytes == 0) {
+				x->trim_wanted = false;
+				pthread_mutex_unlock(&x->mu);
+				malloc_trim(0);
+				pthread_mutex_lock(&x->mu);
+			}
 			continue;
 		}
 		if (x->stopping)
@@ -345,6 +355,8 @@ void otlp_submit(struct otlp_exporter *x, struct otlp_record *r)
 		x->head[s] = r;
 	x->tail[s] = r;
 	x->intake_bytes += r->size;
+	if (x->intake_bytes >= TRIM_AFTER_BYTES)
+		x->trim_wanted = true;
 	/* The thread sleeps until its next deadline: wake it for a new first record or a full batch. */
 	if (++x->count[s] == 1 || x->count[s] >= x->cfg.batch_max)
 		pthread_cond_signal(&x->cv);

@@ -269,6 +269,8 @@ int otlp_config_resolve(struct otlp_config *c, const struct config *cfg, char *c
 	c->batch_max = OTLP_BATCH_MAX;
 	c->queue_max_bytes = (size_t)cfg->otlp_queue_mb << 20;
 	c->curl_library = env_get(env, "GPUTEL_LIBCURL");
+	if (c->curl_library && !*c->curl_library)
+		c->curl_library = NULL;         /* set but empty: the default, as if unset */
 	if (is_true(env_get(env, "OTEL_SDK_DISABLED"))) {
 		str_fmt(why, whylen, "OTEL_SDK_DISABLED=true");
 		return 0;

@@ -62,12 +62,19 @@ struct otlp_http *otlp_http_new(const char *path, char *err, size_t errlen)
 		str_fmt(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (!path)
+	if (path) {
+		h->lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	} else {
 		path = OTLP_HTTP_LIBRARY;
-	h->lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+		h->lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+		if (!h->lib) {
+			path = OTLP_HTTP_LIBRARY_ALT;
+			h->lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+		}
+	}
 	if (!h->lib) {
-		str_fmt(err, errlen, "cannot load %s (%s); install the libcurl4 package, or turn OTLP export off",
-			path, dlerror());
+		str_fmt(err, errlen, "cannot load %s (%s); install the libcurl3-gnutls or libcurl4 package, or turn "
+			"OTLP export off", path, dlerror());
 		free(h);
 		return NULL;
 	}
@@ -75,7 +82,7 @@ struct otlp_http *otlp_http_new(const char *path, char *err, size_t errlen)
 		void *p = dlsym(h->lib, syms[i].name);
 
 		if (!p) {
-			str_fmt(err, errlen, "%s has no %s: not a libcurl; install the libcurl4 package", path,
+			str_fmt(err, errlen, "%s has no %s: not a libcurl; install the libcurl3-gnutls package", path,
 				syms[i].name);
 			dlclose(h->lib);
 			free(h);

@@ -14,7 +14,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define OTLP_HTTP_LIBRARY "libcurl.so.4"
+/*
+ * libcurl built on GnuTLS first: the exporter's libmicrohttpd maps GnuTLS
+ * already, where the OpenSSL build would add about 4 MiB of libraries to
+ * the agent (docs/benchmarks.md).  Either serves.
+ */
+#define OTLP_HTTP_LIBRARY "libcurl-gnutls.so.4"
+#define OTLP_HTTP_LIBRARY_ALT "libcurl.so.4"
 #define OTLP_HTTP_REPLY_MAX (64 * 1024)
 
 struct otlp_http_opts {
@@ -37,7 +43,7 @@ struct otlp_http_reply {
 struct otlp_http;
 
 /*
- * Loads libcurl (path NULL: OTLP_HTTP_LIBRARY) and makes a client.  NULL
+ * Loads libcurl (path NULL: OTLP_HTTP_LIBRARY, else OTLP_HTTP_LIBRARY_ALT) and makes a client.  NULL
  * with err set to one line naming the library and the package when it
  * cannot be loaded.
  */

@@ -77,6 +77,7 @@ struct events_sink {
 	bool have_gpus;                    /* a snapshot came: kernel lines can be joined to GPUs */
 	uint64_t events_written, events_failed;
 	bool said_write_failure, said_position_failure, said_read_failure;
+	int events_fd;                  /* events.jsonl while a drain appends to it, else -1 */
 	/* The log's rate limit. */
 	int64_t log_window_ns;
 	unsigned int logged_in_window;
@@ -218,13 +219,18 @@ static void append_event(struct events_sink *k, const char *fields, size_t len)
 	ob_puts(&o, ", ");
 	ob_put(&o, fields, len);
 	ob_puts(&o, "}\n");
-	fd = open(k->events_path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+	/* Opened once per drain, closed after it (events_file_done): a storm costs no open per line, and logrotate, which moves the file between ticks, needs no signal. */
+	if (k->events_fd < 0)
+		k->events_fd = open(k->events_path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+	fd = k->events_fd;
 	if (fd < 0 || o.full)
 		e = fd < 0 ? errno : EMSGSIZE;
 	else if (write(fd, o.p, o.len) != (ssize_t)o.len)
 		e = errno ? errno : ENOSPC;
-	if (fd >= 0)
+	if (e && fd >= 0) {
 		close(fd);
+		k->events_fd = -1;
+	}
 	if (e == 0) {
 		k->events_written++;
 		if (k->said_write_failure)
@@ -238,6 +244,14 @@ static void append_event(struct events_sink *k, const char *fields, size_t len)
 			 "and are counted (gputel_events_log_failures_total); check the log directory",
 			 k->events_path, strerror(e));
 	k->said_write_failure = true;
+}
+
+/* The end of a drain: events.jsonl is closed until the next event. */
+static void events_file_done(struct events_sink *k)
+{
+	if (k->events_fd >= 0)
+		close(k->events_fd);
+	k->events_fd = -1;
 }
 
 /* At most LOG_PER_MINUTE lines a minute: an Xid storm must not flood the journal. */
@@ -390,6 +404,7 @@ static void drain(struct events_sink *k)
 	if (!k->klog)
 		return;
 	r = klog_drain(k->klog, DRAIN_MAX, on_record, k);
+	events_file_done(k);
 	if (r < 0)
 		log_once(&k->said_read_failure, LOG_WARN, "events: reading %s: %s", klog_describe(k->klog), strerror(-r));
 	st = klog_stats(k->klog);
@@ -498,6 +513,7 @@ static int events_sink_open(void **self, struct pipeline *p, char *err, size_t e
 		return -1;
 	}
 	k->p = p;
+	k->events_fd = -1;
 	p->st.gpu_events = k->events;   /* the last Xid of each GPU, for dcgm's DCGM_FI_DEV_XID_ERRORS */
 	k->log_window_ns = mono_now_ns();
 	if (strcmp(p->st.mode, "agent") == 0) {
@@ -518,6 +534,7 @@ static void events_sink_write(void *self, const struct snapshot *snap)
 	k->last_snap_seq = snap->seq;
 	/* The snapshot first: its GPUs are what the kernel lines' bus addresses are joined to. */
 	gpu_events_snapshot(k->events, snap, on_event, k);
+	events_file_done(k);
 	k->have_gpus = true;
 	/* Every tick, even with a descriptor: the journal's wakes only once for entries left by DRAIN_MAX. */
 	drain(k);
@@ -644,6 +661,7 @@ static void events_sink_close(void *self)
 
 	drain(k);
 	save_position(k, true);
+	events_file_done(k);
 	hook_stop_all(&k->hooks);
 	free(k->queue);
 	klog_close(k->klog);

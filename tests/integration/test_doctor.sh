@@ -200,7 +200,7 @@ broken "exporter in active mode while idle" exporter WARN "JN_EXPORTER_MODE=alwa
 JN_OTLP_ENDPOINT=http://127.0.0.1:4318 OTEL_EXPORTER_OTLP_PROTOCOL=grpc \
 	broken "OTLP over gRPC" otlp FAIL "/etc/default/justnews-gpu-telemetry"
 check "OTLP over gRPC: the line names the variable" bash -c "line() { grep -E '^FAIL  otlp ' '$T/out'; }; line | grep -q OTEL_EXPORTER_OTLP_PROTOCOL"
-JN_OTLP_ENDPOINT=http://127.0.0.1:4318 GPUTEL_LIBCURL="$T/no-libcurl.so" broken "no libcurl" otlp FAIL "apt install libcurl4"
+JN_OTLP_ENDPOINT=http://127.0.0.1:4318 GPUTEL_LIBCURL="$T/no-libcurl.so" broken "no libcurl" otlp FAIL "apt install libcurl3-gnutls"
 mkdir -p "$T/state/otlp-queue"
 echo x >"$T/state/otlp-queue/0000000000000007-logs-3.pb.gz"
 JN_OTLP_ENDPOINT=http://127.0.0.1:4318 broken "batches wait" otlp WARN "check the collector"

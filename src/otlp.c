@@ -40,6 +40,8 @@ struct otlp_exporter {
 	/* The thread's alone. */
 	struct otlp_queue queue;
 	struct otlp_http_reply reply;
+	char curl_path[4096];           /* the libcurl otlp_http_find found; loaded by the first send */
+	bool curl_failed;               /* it would not load: said once */
 	int64_t next_try_ns;            /* no send before (a backoff) */
 	int64_t backoff_ns;
 	bool outage;                    /* said once, until a send works */
@@ -137,6 +139,19 @@ static void send_head(struct otlp_exporter *x)
 		otlp_queue_pop(&x->queue);
 		count(x, &x->st.dropped[batch.signal], batch.records);
 		return;
+	}
+	if (!x->http) {
+		char err[512];
+
+		x->http = otlp_http_new(x->curl_path, err, sizeof err);
+		if (!x->http) {
+			/* It checked out at the start; should it fail now, the batches wait, as for an outage. */
+			if (!x->curl_failed)
+				log_error("otlp: %s", err);
+			x->curl_failed = true;
+			x->next_try_ns = mono_now_ns() + OTLP_BACKOFF_MAX_NS;
+			return;
+		}
 	}
 	body = otlp_queue_read_head(&x->queue, &len);
 	if (!body) {
@@ -302,8 +317,8 @@ struct otlp_exporter *otlp_start(struct otlp_config *cfg, char *err, size_t errl
 	}
 	x->cfg = *cfg;
 	memset(cfg, 0, sizeof *cfg);
-	x->http = otlp_http_new(x->cfg.curl_library, err, errlen);
-	if (!x->http) {
+	/* Checked now, loaded by the first send: an agent with nothing to send never maps libcurl and its TLS. */
+	if (otlp_http_find(x->cfg.curl_library, x->curl_path, sizeof x->curl_path, err, errlen) != 0) {
 		otlp_config_release(&x->cfg);
 		free(x);
 		return NULL;

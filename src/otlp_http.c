@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "commands.h"
+#include "libcheck.h"
 #include "util.h"
 
 /* The libcurl calls used, by their documented prototypes. */
@@ -52,6 +53,33 @@ static const struct {
 /* curl_global_init is not thread-safe: once per process. */
 static pthread_mutex_t init_mu = PTHREAD_MUTEX_INITIALIZER;
 static bool global_done;
+
+int otlp_http_find(const char *path, char *found, size_t foundlen, char *err, size_t errlen)
+{
+	const char *names[] = { OTLP_HTTP_LIBRARY, OTLP_HTTP_LIBRARY_ALT };
+	char why[256];
+
+	if (path) {
+		/* A path as given; a bare name the way the loader would look for it. */
+		if (strchr(path, '/'))
+			str_copy(found, path, foundlen);
+		else if (libcheck_find(path, found, foundlen) != 0)
+			goto missing;
+	} else if (libcheck_find(names[0], found, foundlen) != 0 && libcheck_find(names[1], found, foundlen) != 0) {
+		path = names[0];
+		goto missing;
+	}
+	if (libcheck_file(found, why, sizeof why) != 0) {
+		str_fmt(err, errlen, "cannot load %s (%s); install the libcurl3-gnutls or libcurl4 package, or turn OTLP "
+			"export off", found, why);
+		return -1;
+	}
+	return 0;
+missing:
+	str_fmt(err, errlen, "cannot load %s (no such library); install the libcurl3-gnutls or libcurl4 package, or "
+		"turn OTLP export off", path);
+	return -1;
+}
 
 struct otlp_http *otlp_http_new(const char *path, char *err, size_t errlen)
 {

@@ -43,6 +43,16 @@ struct otlp_http_reply {
 struct otlp_http;
 
 /*
+ * The libcurl otlp_http_new would load (path NULL: OTLP_HTTP_LIBRARY, else
+ * OTLP_HTTP_LIBRARY_ALT), found and checked as a whole shared library
+ * without mapping it.  Returns 0 with found set (what to give
+ * otlp_http_new), or -1 with err set to one line naming the library and
+ * the package.  So a run can refuse to start without libcurl and still map
+ * it only once it has something to send.
+ */
+int otlp_http_find(const char *path, char *found, size_t foundlen, char *err, size_t errlen);
+
+/*
  * Loads libcurl (path NULL: OTLP_HTTP_LIBRARY, else OTLP_HTTP_LIBRARY_ALT) and makes a client.  NULL
  * with err set to one line naming the library and the package when it
  * cannot be loaded.

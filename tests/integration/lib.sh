@@ -121,9 +121,9 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 # start_otelcol DIR: starts a collector whose OTLP/HTTP receiver listens on
 # 127.0.0.1 (no gRPC) and whose file exporters write what it receives as
 # OTLP/JSON, one request a line, to DIR/logs.json, DIR/traces.json and
-# DIR/metrics.json (appended to, flushed every 100 ms). It writes
-# DIR/otelcol.yaml the first time, with free ports, and starts again on that
-# same file (same ports) when it is already there. Waits up to 30 s for the
+# DIR/metrics.json (appended to, flushed every 100 ms): tests/otelcol/sink.yaml.
+# It picks free ports the first time (kept in DIR/ports) and listens on the
+# same ports when started again on the same DIR. Waits up to 30 s for the
 # health_check extension to answer. Sets OTELCOL_PID, OTELCOL_HTTP
 # (http://127.0.0.1:PORT, POST to /v1/logs, /v1/traces, /v1/metrics),
 # OTELCOL_HEALTH (its health URL) and OTELCOL_LOG (DIR/otelcol.log, its
@@ -139,57 +139,19 @@ start_otelcol() {
 	fi
 	mkdir -p "$dir"
 	dir=$(cd "$dir" && pwd)
-	if [ ! -f "$dir/otelcol.yaml" ]; then
+	# Its ports are kept beside what it writes, so that a restart listens where the agent sends.
+	if [ ! -f "$dir/ports" ]; then
 		http=$(free_port)
 		hc=$(free_port)
 		while [ "$hc" = "$http" ]; do hc=$(free_port); done
-		cat >"$dir/otelcol.yaml" <<-YAML
-			# The OTLP peer of a gputel test (tests/integration/lib.sh).
-			receivers:
-			  otlp:
-			    protocols:
-			      http:
-			        endpoint: 127.0.0.1:$http
-			exporters:
-			  file/logs:
-			    path: $dir/logs.json
-			    append: true
-			    flush_interval: 100ms
-			  file/traces:
-			    path: $dir/traces.json
-			    append: true
-			    flush_interval: 100ms
-			  file/metrics:
-			    path: $dir/metrics.json
-			    append: true
-			    flush_interval: 100ms
-			extensions:
-			  health_check:
-			    endpoint: 127.0.0.1:$hc
-			service:
-			  extensions: [health_check]
-			  telemetry:
-			    # No listener of its own on :8888, which two collectors would share.
-			    metrics:
-			      level: none
-			  pipelines:
-			    logs:
-			      receivers: [otlp]
-			      exporters: [file/logs]
-			    traces:
-			      receivers: [otlp]
-			      exporters: [file/traces]
-			    metrics:
-			      receivers: [otlp]
-			      exporters: [file/metrics]
-		YAML
+		echo "$http $hc" >"$dir/ports"
 	fi
-	http=$(sed -n 's/^ *endpoint: 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$dir/otelcol.yaml" | sed -n 1p)
-	hc=$(sed -n 's/^ *endpoint: 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$dir/otelcol.yaml" | sed -n 2p)
+	read -r http hc <"$dir/ports"
 	OTELCOL_HTTP="http://127.0.0.1:$http"
 	OTELCOL_HEALTH="http://127.0.0.1:$hc/"
 	OTELCOL_LOG="$dir/otelcol.log"
-	"$bin" --config "$dir/otelcol.yaml" >>"$OTELCOL_LOG" 2>&1 &
+	SINK_DIR=$dir SINK_HTTP_PORT=$http SINK_HEALTH_PORT=$hc "$bin" --config "$ROOT/tests/otelcol/sink.yaml" \
+		>>"$OTELCOL_LOG" 2>&1 &
 	OTELCOL_PID=$!
 	PIDS+=("$OTELCOL_PID")
 	for ((i = SECONDS + 30; SECONDS < i; )); do

@@ -8,7 +8,7 @@
 #                              installs only what the demo needs
 #   make fuzz                  build the libFuzzer harnesses (clang)
 #   make bench                 the benchmarks in bench/ (figures: docs/benchmarks.md)
-#   make install               PREFIX=/usr/local DESTDIR= (see docs/operations.md)
+#   make install               PREFIX=/usr/local DESTDIR= OTELCOL= (see docs/operations.md)
 #   make uninstall             removes what make install put there
 #   make deb                   the Debian package, in build/deb/
 
@@ -160,6 +160,9 @@ clean:
 # configuration files live in /etc whatever the prefix: the unit and
 # logrotate look for them there.  The service account is filled into the
 # unit, the sysusers, tmpfiles and udev files and the logrotate policy.
+# The OpenTelemetry Collector units (packaging/otel/) run the operator's
+# otelcol-contrib, whose path is OTELCOL; their configuration and env files
+# go to $(SYSCONFDIR)/justnews/monitoring/otel.
 PREFIX ?= /usr/local
 DESTDIR ?=
 BINDIR ?= $(PREFIX)/bin
@@ -180,16 +183,19 @@ LOG_DIR ?= /var/log/justnews-perf
 STATE_DIR ?= /var/lib/gputel
 ROTATE_SIZE_MB ?= 100
 ROTATE_KEEP_DAYS ?= 30
+OTELCOL ?= /usr/local/bin/otelcol-contrib
+OTELCONFDIR ?= $(SYSCONFDIR)/justnews/monitoring/otel
 INSTALL ?= install
 
 # The files a package ships besides the programs (build/dist/), each made
 # from its template in packaging/ with the service account filled in.
 DIST := $(BUILD)/dist
 DIST_FILES := $(DIST)/justnews-gpu-telemetry.service $(DIST)/justnews-perf.logrotate \
-	$(DIST)/60-gputel-rapl.rules $(DIST)/gputel.tmpfiles $(DIST)/gputel.sysusers $(DIST)/gputel.pc
+	$(DIST)/60-gputel-rapl.rules $(DIST)/gputel.tmpfiles $(DIST)/gputel.sysusers $(DIST)/gputel.pc \
+	$(DIST)/justnews-otel-node.service $(DIST)/justnews-otel-central.service
 DIST_SED := -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@USER@|$(SERVICE_USER)|g' -e 's|@GROUP@|$(SERVICE_GROUP)|g' \
 	-e 's|@LOGDIR@|$(LOG_DIR)|g' -e 's|@STATEDIR@|$(STATE_DIR)|g' -e 's|@SIZE_MB@|$(ROTATE_SIZE_MB)|g' \
-	-e 's|@KEEP_DAYS@|$(ROTATE_KEEP_DAYS)|g' \
+	-e 's|@KEEP_DAYS@|$(ROTATE_KEEP_DAYS)|g' -e 's|@OTELCOL@|$(OTELCOL)|g' \
 	-e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
 	-e 's|@VERSION@|$(shell sed -n 's/^#define GPUTEL_VERSION "\(.*\)"/\1/p' src/commands.h)|g'
 DIST_STAMP := $(DIST)/.vars
@@ -202,6 +208,8 @@ $(DIST)/60-gputel-rapl.rules: packaging/60-gputel-rapl.rules.in $(DIST_STAMP)
 $(DIST)/gputel.tmpfiles: packaging/gputel-rapl.tmpfiles.in $(DIST_STAMP)
 $(DIST)/gputel.sysusers: packaging/gputel.sysusers.in $(DIST_STAMP)
 $(DIST)/gputel.pc: packaging/gputel.pc.in $(DIST_STAMP)
+$(DIST)/justnews-otel-node.service: packaging/otel/justnews-otel-node.service.in $(DIST_STAMP)
+$(DIST)/justnews-otel-central.service: packaging/otel/justnews-otel-central.service.in $(DIST_STAMP)
 $(DIST_FILES):
 	@mkdir -p $(@D)
 	sed $(DIST_SED) $< >$@.tmp && mv $@.tmp $@
@@ -218,14 +226,20 @@ $(MAN_PAGES) &: $(BUILD)/gputel scripts/gen-man.sh $(wildcard packaging/man/*)
 
 dist: $(DIST_FILES) $(MAN_PAGES)
 
-# The configuration files (/etc/default, /etc/logrotate.d) are installed
-# only where absent: an operator's edits are never overwritten (the
-# installers in scripts/perf/ write the new version beside an edited one).
+# The configuration files (/etc/default, /etc/logrotate.d, and the
+# collectors' configurations and env files) are installed only where
+# absent: an operator's edits are never overwritten (the installers in
+# scripts/perf/ and scripts/ops/ write the new version beside an edited
+# one).  The collectors' env files may hold credentials: mode 0640.
+OTEL_CONFIGS := node-collector-config.yaml central-collector-config.yaml
+OTEL_ENVS := node.env central.env
+OTEL_UNITS := justnews-otel-node.service justnews-otel-central.service
 install: all dist
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR) \
 		$(DESTDIR)$(SYSTEMDDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
-		$(DESTDIR)$(UDEVRULESDIR) $(DESTDIR)$(SYSCONFDIR)/default $(DESTDIR)$(SYSCONFDIR)/logrotate.d
+		$(DESTDIR)$(UDEVRULESDIR) $(DESTDIR)$(SYSCONFDIR)/default $(DESTDIR)$(SYSCONFDIR)/logrotate.d \
+		$(DESTDIR)$(OTELCONFDIR)
 	$(INSTALL) -m 0755 $(BUILD)/gputel $(DESTDIR)$(BINDIR)/gputel
 	$(INSTALL) -m 0644 $(CLIENT_SO) $(DESTDIR)$(LIBDIR)/libgputel.so.1
 	ln -sf libgputel.so.1 $(DESTDIR)$(LIBDIR)/libgputel.so
@@ -243,6 +257,11 @@ install: all dist
 		$(INSTALL) -m 0644 packaging/justnews-gpu-telemetry.default $(DESTDIR)$(SYSCONFDIR)/default/justnews-gpu-telemetry
 	[ -e $(DESTDIR)$(SYSCONFDIR)/logrotate.d/justnews-perf ] || \
 		$(INSTALL) -m 0644 $(DIST)/justnews-perf.logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/justnews-perf
+	$(foreach u,$(OTEL_UNITS),$(INSTALL) -m 0644 $(DIST)/$(u) $(DESTDIR)$(SYSTEMDDIR)/$(u);)
+	$(foreach f,$(OTEL_CONFIGS),[ -e $(DESTDIR)$(OTELCONFDIR)/$(f) ] || \
+		$(INSTALL) -m 0644 packaging/otel/$(f) $(DESTDIR)$(OTELCONFDIR)/$(f);)
+	$(foreach f,$(OTEL_ENVS),[ -e $(DESTDIR)$(OTELCONFDIR)/$(f) ] || \
+		$(INSTALL) -m 0640 packaging/otel/$(f) $(DESTDIR)$(OTELCONFDIR)/$(f);)
 
 # Removes the installed files, but not the configuration files in /etc
 # (an operator may have edited them; the installers' --uninstall removes
@@ -253,7 +272,8 @@ uninstall:
 		$(DESTDIR)$(MANDIR)/man8/gputel.8 $(DESTDIR)$(MANDIR)/man5/justnews-gpu-telemetry.5 \
 		$(DESTDIR)$(BASHCOMPDIR)/gputel $(DESTDIR)$(SYSTEMDDIR)/justnews-gpu-telemetry.service \
 		$(DESTDIR)$(SYSUSERSDIR)/gputel.conf $(DESTDIR)$(TMPFILESDIR)/gputel.conf \
-		$(DESTDIR)$(UDEVRULESDIR)/60-gputel-rapl.rules
+		$(DESTDIR)$(UDEVRULESDIR)/60-gputel-rapl.rules \
+		$(addprefix $(DESTDIR)$(SYSTEMDDIR)/,$(OTEL_UNITS))
 
 # The Debian package (debian/), built with dpkg-buildpackage into build/deb/.
 deb: deps

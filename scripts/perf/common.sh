@@ -190,6 +190,8 @@ part_of() {
 	case "$1" in
 	*/udev/rules.d/* | */tmpfiles.d/*) echo rapl ;;
 	*/logrotate.d/*) echo logrotate ;;
+	# The collectors' files: scripts/ops/install_otel_*_collector.sh's.
+	*/justnews/monitoring/otel/* | */systemd/system/justnews-otel-*) echo otel ;;
 	*) echo service ;;
 	esac
 }

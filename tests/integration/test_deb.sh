@@ -5,6 +5,8 @@
 # an edited conffile), remove and purge in a scratch root: dpkg --root with
 # the maintainer scripts run on this machine under DPKG_ROOT
 # (--force-script-chrootless), which must leave this machine untouched.
+# The OpenTelemetry Collectors' configurations, env files (0640) and units
+# are in gputel, the units neither enabled nor started.
 . "$(dirname "$0")/lib.sh"
 
 missing=""
@@ -66,6 +68,15 @@ check "gputel: the program, unit, udev rule, sysusers, tmpfiles, conffiles, man 
 	./etc/default/justnews-gpu-telemetry ./etc/logrotate.d/justnews-perf \
 	./usr/share/man/man8/gputel.8.gz ./usr/share/man/man5/justnews-gpu-telemetry.5.gz \
 	./usr/share/bash-completion/completions/gputel ./usr/share/doc/gputel/copyright
+OTEL_ETC=./etc/justnews/monitoring/otel
+check "gputel: the collectors' configurations, env files and units" \
+	has_all "$T/gputel.paths" $OTEL_ETC/node-collector-config.yaml $OTEL_ETC/node.env \
+	$OTEL_ETC/central-collector-config.yaml $OTEL_ETC/central.env \
+	./lib/systemd/system/justnews-otel-node.service ./lib/systemd/system/justnews-otel-central.service
+check "gputel: no collector binary is packaged" bash -c "! grep -q 'otelcol' '$T/gputel.paths'"
+check "gputel: the env files are 0640 root:root, the configurations and units 0644" \
+	bash -c "dpkg-deb -c '$DEB' | awk '\$6 ~ /otel.*\\.env\$/ { if (\$1 != \"-rw-r-----\" || \$2 != \"root/root\") exit 1; n++ }
+		\$6 ~ /(collector-config\\.yaml|justnews-otel-.*\\.service)\$/ { if (\$1 != \"-rw-r--r--\") exit 1; m++ } END { exit !(n == 2 && m == 4) }'"
 check "libgputel1: the shared library in /usr/lib/$MA" has_all "$T/lib.paths" "./usr/lib/$MA/libgputel.so.1"
 check "libgputel-dev: header, static library, pkg-config file" has_all "$T/dev.paths" \
 	./usr/include/gputel.h "./usr/lib/$MA/libgputel.a" "./usr/lib/$MA/pkgconfig/gputel.pc" "./usr/lib/$MA/libgputel.so"
@@ -75,14 +86,22 @@ check "no file is in two packages" \
 	bash -c "cat '$T/gputel.paths' '$T/lib.paths' '$T/dev.paths' | grep -v '/$' | sort | uniq -d | grep -q . && exit 1 || exit 0"
 check "no simulator, fake nvidia-smi or test program is packaged" \
 	bash -c "! cat '$T'/*.paths | grep -qE 'nvidia-ml|nvml|fake|nvidia-smi|/tests?/|\\.o$'"
-check "DEBIAN/conffiles: the defaults file and the logrotate policy, nothing else" \
-	bash -c "[ \"\$(dpkg-deb -I '$DEB' conffiles | sort)\" = \"\$(printf '/etc/default/justnews-gpu-telemetry\n/etc/logrotate.d/justnews-perf')\" ]"
+check "DEBIAN/conffiles: the defaults file, the logrotate policy and the collectors' four files, nothing else" \
+	bash -c "[ \"\$(dpkg-deb -I '$DEB' conffiles | sort)\" = \"\$(printf '%s\n' /etc/default/justnews-gpu-telemetry \
+		/etc/justnews/monitoring/otel/central-collector-config.yaml /etc/justnews/monitoring/otel/central.env \
+		/etc/justnews/monitoring/otel/node-collector-config.yaml /etc/justnews/monitoring/otel/node.env \
+		/etc/logrotate.d/justnews-perf)\" ]"
 mkdir -p "$T/x"
 for d in "$DEB" "$LIB" "$DEV"; do dpkg-deb -x "$d" "$T/x"; done
 check "the unit runs /usr/bin/gputel agent as justnews:syslog" \
 	bash -c "grep -qx 'ExecStart=/usr/bin/gputel agent' '$T/x/lib/systemd/system/justnews-gpu-telemetry.service' &&
 		grep -qx 'User=justnews' '$T/x/lib/systemd/system/justnews-gpu-telemetry.service' &&
 		grep -qx 'Group=syslog' '$T/x/lib/systemd/system/justnews-gpu-telemetry.service'"
+check "the collectors' units run /usr/bin/otelcol-contrib, with their packaged configurations" \
+	bash -c "for r in node central; do u='$T/x/lib/systemd/system/justnews-otel-'\$r.service
+		grep -qx \"ExecStart=/usr/bin/otelcol-contrib --config=/etc/justnews/monitoring/otel/\$r-collector-config.yaml\" \$u || exit 1
+		cmp -s '$T/x/etc/justnews/monitoring/otel/'\$r-collector-config.yaml '$ROOT/packaging/otel/'\$r-collector-config.yaml || exit 1
+		cmp -s '$T/x/etc/justnews/monitoring/otel/'\$r.env '$ROOT/packaging/otel/'\$r.env || exit 1; done"
 check "no @PLACEHOLDER@ is left in a packaged file" \
 	bash -c "! grep -rlE '@[A-Z_]+@' '$T/x/etc' '$T/x/lib' '$T/x/usr/lib/sysusers.d' '$T/x/usr/lib/tmpfiles.d' '$T/x/usr/lib/$MA/pkgconfig'"
 check "gputel.pc: libdir=/usr/lib/$MA, Version: $V" \
@@ -141,6 +160,11 @@ check "/var/log/justnews-perf and /var/lib/gputel: justnews:syslog 0750" \
 	test "$(stat -c '%u:%g %a' "$R/var/log/justnews-perf" "$R/var/lib/gputel" 2>&1 | tr '\n' ' ')" = "$uid:$gid 750 $uid:$gid 750 "
 check "the unit is enabled (multi-user.target.wants)" \
 	test "$(readlink "$R/$WANTS")" = /lib/systemd/system/justnews-gpu-telemetry.service
+check "the collectors' units are installed, neither enabled nor started" \
+	bash -c "[ -f '$R/lib/systemd/system/justnews-otel-node.service' ] && [ -f '$R/lib/systemd/system/justnews-otel-central.service' ] &&
+		! find '$R/etc/systemd' -name 'justnews-otel-*' 2>/dev/null | grep -q ."
+check "the collectors' env files: 0640 root:root" \
+	test "$(stat -c '%a %u %g' "$R/etc/justnews/monitoring/otel/node.env" "$R/etc/justnews/monitoring/otel/central.env" | tr '\n' ' ')" = "640 0 0 640 0 0 "
 host_after="$(getent passwd justnews) $(getent group syslog) $(ls -l "/$WANTS" 2>&1) $(ls -ld /var/lib/gputel 2>&1)"
 check "this machine is untouched: its accounts, enabled units and /var/lib" test "$host_before" = "$host_after"
 
@@ -172,6 +196,11 @@ dpkgr -r gputel >"$T/remove.log" 2>&1
 check "dpkg -r gputel: the program is gone, the conffiles stay (rc)" \
 	bash -c "[ ! -e '$R/usr/bin/gputel' ] && [ -f '$R/etc/default/justnews-gpu-telemetry' ] && [ \"\$(dpkg-query --admindir='$R/var/lib/dpkg' -W -f='\${db:Status-Abbrev}' gputel | tr -d ' ')\" = rc ]"
 echo "gpu_index" >"$R/var/log/justnews-perf/gpu_telemetry_20260101T000000Z.csv"
+# The state a started node collector leaves (DynamicUser=: the data in
+# /var/lib/private, a link in /var/lib).
+mkdir -p "$R/var/lib/private/justnews-otel-node"
+echo x >"$R/var/lib/private/justnews-otel-node/receiver_filelog_kernel"
+ln -s private/justnews-otel-node "$R/var/lib/justnews-otel-node"
 dpkgr --purge gputel libgputel-dev libgputel1 >"$T/purge.log" 2>&1
 status=$?
 check "dpkg --purge of the three" test "$status" -eq 0
@@ -181,6 +210,8 @@ check "none is left in dpkg's database" \
 check "purge removed the conffiles, the unit's enablement and /var/lib/gputel" \
 	test ! -e "$R/etc/default/justnews-gpu-telemetry" -a ! -e "$R/etc/logrotate.d/justnews-perf" \
 	-a ! -L "$R/$WANTS" -a ! -e "$R/var/lib/gputel"
+check "purge removed the collectors' configurations, env files and state" \
+	test ! -e "$R/etc/justnews" -a ! -e "$R/var/lib/private/justnews-otel-node" -a ! -L "$R/var/lib/justnews-otel-node"
 check "purge kept /var/log/justnews-perf with its telemetry CSV file" \
 	test -f "$R/var/log/justnews-perf/gpu_telemetry_20260101T000000Z.csv"
 check "purge kept the justnews account (Debian keeps system accounts)" grep -q '^justnews:' "$R/etc/passwd"

@@ -95,6 +95,8 @@ gid=$(awk -F: '$1 == "syslog" { print $3 }' "$R/etc/group" 2>/dev/null)
 check "systemd-sysusers --root created justnews and syslog in ROOT/etc/passwd and group (uid ${uid:-?}, gid ${gid:-?})" \
 	test -n "$uid" -a -n "$gid"
 check "justnews is a member of syslog" grep -qE "^syslog:[^:]*:$gid:(.*,)?justnews(,|$)" "$R/etc/group"
+check "the perf installers install none of the collectors' files (scripts/ops/ does)" \
+	bash -c "! find '$R' \( -path '*/justnews/monitoring/otel*' -o -name 'justnews-otel-*' \) | grep -q ."
 check "the host's /etc/passwd and /etc/group are untouched" test "$(cat /etc/passwd /etc/group | sha256sum)" = "$host_accounts"
 check "the program: 0755 root:root, the built one" \
 	bash -c "$(declare -f attrs); R='$R'; attrs $PFX/bin/gputel 755 0 0 && cmp -s '$R$PFX/bin/gputel' '$BUILD/gputel'"

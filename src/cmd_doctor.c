@@ -38,6 +38,7 @@
 #include "child.h"
 #include "commands.h"
 #include "config.h"
+#include "doctor.h"
 #include "gpu.h"
 #include "gputel.h"
 #include "health.h"
@@ -54,7 +55,7 @@
 #define LOGROTATE_POLICY "/etc/logrotate.d/justnews-perf"
 #define SERVICE_UNIT "justnews-gpu-telemetry.service"
 #define LOGROTATE_FIX "sudo scripts/perf/install_logrotate.sh (it writes the policy from the settings file)"
-#define MAX_CHECKS 32
+#define MAX_CHECKS 48
 #define MAX_GROUPS 256
 #define HTTP_TIMEOUT_MS 3000
 #define METRICS_MAX_BYTES (16 << 20)
@@ -67,6 +68,7 @@
 
 static const char doctor_usage[] =
 	"usage: gputel doctor [--config FILE] [--logrotate FILE] [--json]\n"
+	"                     [--otel] [--otel-dir DIR] [--unit-dir DIR] [--otelcol PATH]\n"
 	"\n"
 	"Checks the installation as the service sees it and prints one line per\n"
 	"check, PASS, WARN or FAIL, with the fix:\n"
@@ -83,14 +85,30 @@ static const char doctor_usage[] =
 	"  health       no GPU is unhealthy (FAIL) or degraded (WARN), as the agent judges them\n"
 	"  service      " SERVICE_UNIT " is active and enabled (when systemd runs)\n"
 	"  logrotate    the logrotate policy is present and matches the settings\n"
+	"and, for each OpenTelemetry Collector of docs/otel-collectors.md in use (its unit\n"
+	"justnews-otel-TIER.service enabled or running; TIER node or central):\n"
+	"  otel-TIER-unit     its unit is active and enabled (when systemd runs)\n"
+	"  otel-TIER-config   \"otelcol validate\" accepts its configuration under its env file\n"
+	"  otel-TIER-metrics  its self-metrics answer (127.0.0.1:8889 node, :8890 central)\n"
+	"  otel-node-flow     records come in and go upstream while gputel exports\n"
+	"  otel-TIER-queue    its exporters' send failures, drops and queues are low\n"
+	"  otel-endpoint      gputel's OTLP export goes to the node collector\n"
 	"\n"
 	"  --config FILE     settings file (default /etc/default/justnews-gpu-telemetry)\n"
 	"  --logrotate FILE  the logrotate policy (default " LOGROTATE_POLICY ")\n"
 	"  --json            one JSON object: {\"checks\": [...], \"summary\": {...}}\n"
+	"  --otel            only the collectors' checks, the node's even when its unit is\n"
+	"                    not enabled, waiting 3 s (not 1.5 s) to see records flow;\n"
+	"                    FAIL when no collector is installed\n"
+	"  --otel-dir DIR    their configurations and env files, checked when there\n"
+	"                    (default: the paths their units name, else\n"
+	"                    /etc/justnews/monitoring/otel)\n"
+	"  --unit-dir DIR    the directory of their units, checked when there (default:\n"
+	"                    systemd's, /etc first)\n"
+	"  --otelcol PATH    the collector to validate with (default: the unit's ExecStart)\n"
 	"\n"
 	"Exit status: 0 when no check failed, 1 when one did, 2 on bad usage.\n";
 
-enum verdict { PASS, WARN, FAIL };
 static const char *const verdict_name[] = { "PASS", "WARN", "FAIL" };
 
 struct check {
@@ -126,22 +144,54 @@ static struct check *report(struct doctor *d, const char *name, enum verdict v, 
 	__attribute__((format(printf, 4, 5)));
 static void set_fix(struct check *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static struct check *report(struct doctor *d, const char *name, enum verdict v, const char *fmt, ...)
+static struct check *vreport(struct doctor *d, const char *name, enum verdict v, const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
+
+static struct check *vreport(struct doctor *d, const char *name, enum verdict v, const char *fmt, va_list ap)
 {
 	static struct check overflow;
 	struct check *c = d->n_checks < MAX_CHECKS ? &d->checks[d->n_checks++] : &overflow;
-	va_list ap;
 
 	c->name = name;
 	c->verdict = v;
 	c->fix[0] = '\0';
-	va_start(ap, fmt);
 	vsnprintf(c->message, sizeof c->message, fmt, ap);
+	return c;
+}
+
+static struct check *report(struct doctor *d, const char *name, enum verdict v, const char *fmt, ...)
+{
+	struct check *c;
+	va_list ap;
+
+	va_start(ap, fmt);
+	c = vreport(d, name, v, fmt, ap);
+	va_end(ap);
+	return c;
+}
+
+/* report() and set_fix() as doctor.h gives them to the checks of doctor_otel.c. */
+struct check *doctor_report(struct doctor *d, const char *name, enum verdict v, const char *fmt, ...)
+{
+	struct check *c;
+	va_list ap;
+
+	va_start(ap, fmt);
+	c = vreport(d, name, v, fmt, ap);
 	va_end(ap);
 	return c;
 }
 
 static void set_fix(struct check *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->fix, sizeof c->fix, fmt, ap);
+	va_end(ap);
+}
+
+void doctor_set_fix(struct check *c, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -243,7 +293,7 @@ static void load_account(struct doctor *d)
 /* ---- running a command (systemctl) ---- */
 
 /* Runs argv with stdout captured (first line kept) and stderr dropped; returns the exit status or -1. */
-static int run_capture(char *const argv[], char *out, size_t n)
+int doctor_run_capture(char *const argv[], char *out, size_t n)
 {
 	struct child_spec spec = { .argv = argv, .stdin_null = true, .err = CHILD_NULL };
 	int status = 0, err = 0;
@@ -748,6 +798,33 @@ static ssize_t http_get(int fd, const char *host, const char *path, char **out)
 	return (ssize_t)len;
 }
 
+int doctor_http_get(const char *addr, int port, const char *path, char **reply, const char **body)
+{
+	char hostport[96];
+	char *end;
+	int fd = tcp_connect(addr, port, HTTP_TIMEOUT_MS), status = 0, err;
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	snprintf(hostport, sizeof hostport, strchr(addr, ':') ? "[%s]:%d" : "%s:%d", addr, port);
+	n = http_get(fd, hostport, path, reply);
+	err = errno;
+	close(fd);
+	if (n < 0) {
+		errno = err;
+		return -1;
+	}
+	if (sscanf(*reply, "HTTP/1.%*d %d", &status) != 1 || !(end = strstr(*reply, "\r\n\r\n"))) {
+		free(*reply);
+		*reply = NULL;
+		errno = EPROTO;
+		return -1;
+	}
+	*body = end + 4;
+	return status;
+}
+
 static void check_exporter(struct doctor *d)
 {
 	const char *bind = d->cfg.exporter_bind;
@@ -940,9 +1017,9 @@ static void check_service(struct doctor *d)
 		set_fix(c, "run the agent another way: gputel agent (it reads the same settings file)");
 		return;
 	}
-	if (run_capture(active_argv, active, sizeof active) < 0 || !*active)
+	if (doctor_run_capture(active_argv, active, sizeof active) < 0 || !*active)
 		str_copy(active, "unknown", sizeof active);
-	if (run_capture(enabled_argv, enabled, sizeof enabled) < 0 || !*enabled)
+	if (doctor_run_capture(enabled_argv, enabled, sizeof enabled) < 0 || !*enabled)
 		str_copy(enabled, "unknown", sizeof enabled);
 	if (strcmp(active, "active") != 0) {
 		c = report(d, "service", FAIL, "%s is %s (%s)", SERVICE_UNIT, active, enabled);
@@ -1080,6 +1157,7 @@ int cmd_doctor(int argc, char **argv)
 {
 	static struct doctor d;
 	static struct snapshot snap;
+	struct doctor_otel_options otel = { 0 };
 	bool json = false;
 	int n[3] = { 0, 0, 0 };
 	int r;
@@ -1095,6 +1173,20 @@ int cmd_doctor(int argc, char **argv)
 		}
 		if (!strcmp(argv[i], "--json")) {
 			json = true;
+		} else if (!strcmp(argv[i], "--otel")) {
+			otel.always = true;
+		} else if ((r = opt_value(argc, argv, &i, "--otel-dir", &v)) != 0) {
+			if (r < 0)
+				return EXIT_USAGE;
+			otel.etc_dir = v;
+		} else if ((r = opt_value(argc, argv, &i, "--unit-dir", &v)) != 0) {
+			if (r < 0)
+				return EXIT_USAGE;
+			otel.unit_dir = v;
+		} else if ((r = opt_value(argc, argv, &i, "--otelcol", &v)) != 0) {
+			if (r < 0)
+				return EXIT_USAGE;
+			otel.otelcol = v;
 		} else if ((r = opt_value(argc, argv, &i, "--config", &v)) != 0) {
 			if (r < 0)
 				return EXIT_USAGE;
@@ -1115,6 +1207,11 @@ int cmd_doctor(int argc, char **argv)
 	config_resolve(&d.cfg, d.config_flag, environ, &d.errs);
 	load_account(&d);
 
+	/* --otel: the collectors alone, for a host whose gputel was checked already or is elsewhere. */
+	if (otel.always) {
+		doctor_otel(&d, &d.cfg, *d.cfg.file ? d.cfg.file : CONFIG_DEFAULT_PATH, &otel);
+		goto print;
+	}
 	check_config(&d);
 	check_account(&d);
 	check_gpus(&d, &snap);
@@ -1132,7 +1229,9 @@ int cmd_doctor(int argc, char **argv)
 	check_logrotate(&d);
 	if (d.sampler_open)
 		sampler_close(&d.sampler);
+	doctor_otel(&d, &d.cfg, *d.cfg.file ? d.cfg.file : CONFIG_DEFAULT_PATH, &otel);
 
+print:
 	for (int i = 0; i < d.n_checks; i++)
 		n[d.checks[i].verdict]++;
 	if (json)

@@ -21,7 +21,7 @@ static const struct command {
 	{ "alloc", cmd_alloc, "begin, end, renew, list or show allocations on the agent's control socket" },
 	{ "run", cmd_run, "run a command inside an allocation and print the energy and GPU use it took" },
 	{ "health", cmd_health, "show each GPU's health as the agent judges it, or clear a GPU's Xids once it is fixed" },
-	{ "doctor", cmd_doctor, "check the installation: GPUs, RAPL, directories, exporter, socket, service, logrotate" },
+	{ "doctor", cmd_doctor, "check the installation: GPUs, RAPL, kernel log, directories, exporter, socket, service, logrotate, OTel collectors" },
 };
 
 static void print_usage(FILE *f)

@@ -6,6 +6,8 @@
 #   make check SANITIZE=address,undefined
 #   make demo                  the agent on simulated GPUs through a load spike (18 s);
 #                              installs only what the demo needs
+#   make otel-demo             agent -> node -> central collector -> a sink, on loopback
+#                              (docs/otel-collectors.md, "Local stack"); Ctrl-C stops it
 #   make fuzz                  build the libFuzzer harnesses (clang)
 #   make bench                 the benchmarks in bench/ (figures: docs/benchmarks.md)
 #   make install               PREFIX=/usr/local DESTDIR= OTELCOL= (see docs/operations.md)
@@ -56,7 +58,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all deps check unit integration demo fuzz fuzz-smoke bench clean install uninstall deb man
+.PHONY: all deps check unit integration demo otel-demo fuzz fuzz-smoke bench clean install uninstall deb man
 
 all: $(BUILD)/gputel $(SIM_LIB) $(SIM_LIB_OLD) $(FAKE_SMI) $(CLIENT_SO) $(CLIENT_A)
 
@@ -132,6 +134,12 @@ demo:
 	@scripts/deps.sh --demo
 	@$(MAKE) --no-print-directory all
 	@scripts/demo.sh
+
+# Builds the collector with scripts/otelcol.sh first if needed (Go; ~2 minutes).
+otel-demo:
+	@scripts/deps.sh --demo
+	@$(MAKE) --no-print-directory all
+	@scripts/otel-demo.sh
 
 # libFuzzer harnesses (clang only); make check runs each for a short while.
 FUZZ_CC ?= clang

@@ -83,12 +83,13 @@ static int save(struct health_sink *k)
 {
 	char tmp[sizeof k->path + 8];
 	size_t cap = 256 + k->n * 320;
-	struct outbuf o = { malloc(cap), 0, cap, false };
+	struct outbuf o = { NULL, 0, cap, false };
 	bool first = true;
 	int fd, r = 0;
 
 	if (!k->path[0])
-		return 0;
+		return 0;       /* nothing kept (the exporter): no file */
+	o.p = malloc(cap);
 	if (!o.p)
 		return -ENOMEM;
 	ob_puts(&o, "{\"version\": 1, \"boot_id\": ");

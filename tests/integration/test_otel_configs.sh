@@ -109,19 +109,20 @@ check "validate refuses an empty log exporter list" \
 # ---- node → central → sink, on loopback ----
 # A port not in use, and not one handed out before in this test.
 USED=" "
+# port VAR: a free port not handed out before, into VAR (not in a subshell,
+# so that the list of ports given grows).
 port() {
 	local p
 	p=$(free_port)
 	while [[ "$USED" == *" $p "* ]]; do p=$(free_port); done
 	USED+="$p "
-	echo "$p"
+	printf -v "$1" '%s' "$p"
 }
 check "the sink collector starts" start_otelcol "$T/sink"
 SINK_PID=$OTELCOL_PID
 SINK=$T/sink
 
-C_GRPC=$(port) C_HTTP=$(port) C_MET=$(port) C_HC=$(port)
-N_GRPC=$(port) N_HTTP=$(port) N_MET=$(port) N_HC=$(port)
+for v in C_GRPC C_HTTP C_MET C_HC N_GRPC N_HTTP N_MET N_HC ES_PORT; do port "$v"; done
 mkdir -p "$T/cstate" "$T/nstate" "$T/log"
 CENTRAL_PID='' NODE_PID=''
 
@@ -400,7 +401,7 @@ mkdir -p "$T/cstate-es"
 env -i PATH="$PATH" bash -c 'set -a; . "$1"; set +a; shift; exec "$@"' _ "$OTEL/central.env" \
 	env OTEL_CENTRAL_GRPC_ENDPOINT=127.0.0.1:$C_GRPC OTEL_CENTRAL_HTTP_ENDPOINT=127.0.0.1:$C_HTTP \
 	OTEL_METRICS_PORT=$C_MET OTEL_HEALTH_ENDPOINT=127.0.0.1:$C_HC STATE_DIRECTORY="$T/cstate-es" \
-	LOKI_OTLP_ENDPOINT="$OTELCOL_HTTP" ELASTICSEARCH_ENDPOINT="http://127.0.0.1:$(port)" \
+	LOKI_OTLP_ENDPOINT="$OTELCOL_HTTP" ELASTICSEARCH_ENDPOINT="http://127.0.0.1:$ES_PORT" \
 	'OTEL_CENTRAL_LOGS_EXPORTERS=[otlp_http/loki,elasticsearch]' \
 	"$bin" --config="$CENTRAL_CFG" >>"$T/central-es.log" 2>&1 &
 CENTRAL_PID=$!

@@ -165,13 +165,14 @@ start_otelcol() {
 	return 1
 }
 
-# stop_otelcol: SIGTERM to the collector of start_otelcol, SIGKILL if it is
-# still there after 10 s; 1 if it had to be killed.
-stop_otelcol() {
-	local pid=${OTELCOL_PID:-} i rc=0 p rest=()
+# stop_process PID [SECONDS]: SIGTERM, then SIGKILL if it is still there
+# after SECONDS (default 15); waits for it and takes it out of PIDS. 1 if it
+# had to be killed.
+stop_process() {
+	local pid=$1 i rc=0 p rest=()
 	[ -n "$pid" ] || return 0
 	kill -TERM "$pid" 2>/dev/null
-	for ((i = 0; i < 100; i++)); do
+	for ((i = 0; i < ${2:-15} * 10; i++)); do
 		pid_alive "$pid" || break
 		sleep 0.1
 	done
@@ -184,6 +185,13 @@ stop_otelcol() {
 		[ -n "$p" ] && [ "$p" != "$pid" ] && rest+=("$p")
 	done
 	PIDS=("${rest[@]:-}")
+	return $rc
+}
+
+# stop_otelcol: stops the collector of start_otelcol (stop_process, 10 s).
+stop_otelcol() {
+	local rc=0
+	stop_process "${OTELCOL_PID:-}" 10 || rc=1
 	OTELCOL_PID=
 	return $rc
 }

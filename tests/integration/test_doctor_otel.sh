@@ -89,26 +89,6 @@ start_collector() {
 	tail -n 5 "$T/$tier.log" | cut -c1-300 | sed 's/^/#   /'
 	return 1
 }
-# stop PID: SIGTERM, SIGKILL after 15 s; 1 if it had to be killed.
-stop() {
-	local pid=$1 i rc=0 p rest=()
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null
-	for ((i = 0; i < 150; i++)); do
-		pid_alive "$pid" || break
-		sleep 0.1
-	done
-	if pid_alive "$pid"; then
-		kill -KILL "$pid" 2>/dev/null
-		rc=1
-	fi
-	wait "$pid" 2>/dev/null
-	for p in "${PIDS[@]:-}"; do
-		[ -n "$p" ] && [ "$p" != "$pid" ] && rest+=("$p")
-	done
-	PIDS=("${rest[@]:-}")
-	return $rc
-}
 check "the central collector starts on the installed configuration" start_collector central
 check "the node collector starts on the installed configuration" start_collector node
 
@@ -200,7 +180,7 @@ rc_is() { test "$(cat "$T/$1.rc")" -eq "$2"; }
 
 feed 6
 doc good
-stop "$FEED_PID"
+stop_process "$FEED_PID"
 check "all good: exit 0, in under 15 s" bash -c "[ $(cat "$T/good.rc") -eq 0 ] && [ $(cat "$T/good.secs") -lt 15 ]"
 if [ -d /run/systemd/system ]; then
 	check "all good: the node's unit line is there" python3 -c "import json, sys; assert any(c['check'] == 'otel-node-unit' for c in json.load(open(sys.argv[1]))['checks'])" "$T/good.json"
@@ -237,14 +217,14 @@ check "text: one line per check and the summary" bash -c "grep -qE '^PASS  otel-
 	grep -qE '^PASS  otel-endpoint ' '$T/text.out' && grep -qE '^[0-9]+ passed, [0-9]+ warnings?, 0 failed$' '$T/text.out'"
 
 # ---- the central collector away: the node's queue holds what it cannot send ----
-check "the central collector stops" stop "$CENTRAL_PID"
+check "the central collector stops" stop_process "$CENTRAL_PID"
 feed 10
 # Until batches wait in the node's queue (at most 15 s), so that the doctor's first reading sees them.
 queued() { curl -s --max-time 1 "http://127.0.0.1:$N_MET/metrics" | awk '$1 ~ /^otelcol_exporter_queue_size\{/ { n += $2 } END { print n + 0 }'; }
 for ((i = 0; i < 150; i++)); do [ "$(queued)" -ge 1 ] && break; sleep 0.1; done
 check "central away: batches wait in the node's queue" test "$(queued)" -ge 1
 doc upstream-down
-stop "$FEED_PID"
+stop_process "$FEED_PID"
 check "central away: the node's queue warns, naming the upstream" \
 	is upstream-down otel-node-queue WARN "^otlp_grpc/upstream to 127.0.0.1:$C_GRPC: .*(batches wait and none left|of 5000 batches)" \
 	"check 127.0.0.1:$C_GRPC"
@@ -254,7 +234,7 @@ check "central away: its self-metrics fail" is upstream-down otel-central-metric
 check "the central collector starts again" start_collector central
 
 # ---- the node stopped ----
-check "the node collector stops" stop "$NODE_PID"
+check "the node collector stops" stop_process "$NODE_PID"
 doc node-down
 check "node stopped: exit 1" rc_is node-down 1
 check "node stopped: its self-metrics fail with the fix" \
@@ -326,8 +306,8 @@ assert int(sys.argv[2]) < 12, sys.argv[2]" "$T/plain.json" "$((SECONDS - t0))"
 # ---- the end ----
 stop_pid() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
 stop_pid "$AG"
-check "the node collector stops" stop "$NODE_PID"
-check "the central collector stops" stop "$CENTRAL_PID"
-check "the sink stops" stop "$SINK_PID"
+check "the node collector stops" stop_process "$NODE_PID"
+check "the central collector stops" stop_process "$CENTRAL_PID"
+check "the sink stops" stop_process "$SINK_PID"
 check "no collector of this test is left running" bash -c "! pgrep -f -- '[-]-config=$ETC/' >/dev/null"
 finish

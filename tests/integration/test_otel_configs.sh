@@ -162,26 +162,6 @@ healthy() { # PID URL LOG
 	tail -n 5 "$3" | cut -c1-300 | sed 's/^/#   /'
 	return 1
 }
-# stop PID: SIGTERM, SIGKILL after 15 s; 1 if it had to be killed.
-stop() {
-	local pid=$1 i rc=0 p rest=()
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null
-	for ((i = 0; i < 150; i++)); do
-		pid_alive "$pid" || break
-		sleep 0.1
-	done
-	if pid_alive "$pid"; then
-		kill -KILL "$pid" 2>/dev/null
-		rc=1
-	fi
-	wait "$pid" 2>/dev/null
-	for p in "${PIDS[@]:-}"; do
-		[ -n "$p" ] && [ "$p" != "$pid" ] && rest+=("$p")
-	done
-	PIDS=("${rest[@]:-}")
-	return $rc
-}
 
 # The kernel log: an RFC 3164 line of an hour ago (today's date, the
 # host's zone), one of 5 March (a space-padded day), RFC 3339 lines with a
@@ -356,7 +336,7 @@ assert not d, d'
 kline() { echo "$(date -u +%Y-%m-%dT%H:%M:%S.%6N+00:00) gpu-01 kernel: NVRM: Xid (PCI:0000:2b:00): 13, pid=1, name=x, Graphics Exception $1"; }
 
 # ---- restart of the node: offsets kept ----
-check "the node stops on SIGTERM" stop "$NODE_PID"
+check "the node stops on SIGTERM" stop_process "$NODE_PID"
 kline "written while the node was stopped" >>"$T/log/kern.log"
 check "the node starts again" start_node
 check "the line written while it was stopped arrives" arrived 9
@@ -377,7 +357,7 @@ echo "NVRM: a driver log that appeared later" >"$T/log/no-such-driver.log"
 check "a listed NVIDIA log that appears while the node runs is read" arrived 12
 
 # ---- outage of the central collector, the node restarted during it ----
-check "the central collector stops" stop "$CENTRAL_PID"
+check "the central collector stops" stop_process "$CENTRAL_PID"
 kline "written during the central outage" >>"$T/log/kern.log"
 # The node reads the line and queues it on disk (poll 200 ms, batch 1 s).
 for ((i = 0; i < 50; i++)); do
@@ -387,7 +367,7 @@ for ((i = 0; i < 50; i++)); do
 	sleep 0.2
 done
 check "the node holds the line in its upstream queue while the central collector is away" test "$i" -lt 50
-check "the node stops during the outage" stop "$NODE_PID"
+check "the node stops during the outage" stop_process "$NODE_PID"
 check "the central collector starts again" start_central
 check "the node starts again" start_node
 check "the line queued on disk before the node's restart arrives" arrived 13
@@ -396,7 +376,7 @@ check "... once, and every earlier record still once" once
 check "... 13 records in all" test "$(records | wc -l)" -eq 13
 
 # ---- Elasticsearch switched on: the central collector starts with it ----
-check "the central collector stops again" stop "$CENTRAL_PID"
+check "the central collector stops again" stop_process "$CENTRAL_PID"
 mkdir -p "$T/cstate-es"
 env -i PATH="$PATH" bash -c 'set -a; . "$1"; set +a; shift; exec "$@"' _ "$OTEL/central.env" \
 	env OTEL_CENTRAL_GRPC_ENDPOINT=127.0.0.1:$C_GRPC OTEL_CENTRAL_HTTP_ENDPOINT=127.0.0.1:$C_HTTP \
@@ -408,9 +388,9 @@ CENTRAL_PID=$!
 PIDS+=("$CENTRAL_PID")
 check "with OTEL_CENTRAL_LOGS_EXPORTERS=[otlp_http/loki,elasticsearch] the central collector starts" \
 	healthy "$CENTRAL_PID" "http://127.0.0.1:$C_HC/" "$T/central-es.log"
-check "... and stops within 15 s" stop "$CENTRAL_PID"
-check "the node stops within 15 s" stop "$NODE_PID"
-check "the sink stops" stop "$SINK_PID"
+check "... and stops within 15 s" stop_process "$CENTRAL_PID"
+check "the node stops within 15 s" stop_process "$NODE_PID"
+check "the sink stops" stop_process "$SINK_PID"
 check "no collector of this test is left running" bash -c "! pgrep -f -- '[-]-config=$OTEL/' >/dev/null && ! pgrep -f -- '[-]-config $T/' >/dev/null"
 
 # ---- the units ----

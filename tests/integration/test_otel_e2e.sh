@@ -76,26 +76,6 @@ start_node() {
 	PIDS+=("$NODE_PID")
 	healthy "$NODE_PID" "http://127.0.0.1:$N_HC/" "$T/node.log"
 }
-# stop PID: SIGTERM, SIGKILL after 15 s; 1 if it had to be killed.
-stop() {
-	local pid=$1 i rc=0 p rest=()
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null
-	for ((i = 0; i < 150; i++)); do
-		pid_alive "$pid" || break
-		sleep 0.1
-	done
-	if pid_alive "$pid"; then
-		kill -KILL "$pid" 2>/dev/null
-		rc=1
-	fi
-	wait "$pid" 2>/dev/null
-	for p in "${PIDS[@]:-}"; do
-		[ -n "$p" ] && [ "$p" != "$pid" ] && rest+=("$p")
-	done
-	PIDS=("${rest[@]:-}")
-	return $rc
-}
 
 # kern.log: an NVRM Xid line and a line that is not the driver's (dropped).
 KN=0 # kern.log NVRM lines written
@@ -269,7 +249,7 @@ PY
 # queue, kern.log lines in the file); kern.log rotates at 33 s; an
 # allocation begins and ends at 40 s. The demo runs meanwhile.
 before=$(python3 -c 'import sys; from sink import *; print(len(logs(sys.argv[1])), len(spans(sys.argv[1])))' "$SINK")
-check "the central collector stops" stop "$CENTRAL_PID"
+check "the central collector stops" stop_process "$CENTRAL_PID"
 down=$SECONDS
 
 setsid "$ROOT/scripts/otel-demo.sh" --duration 15 >"$T/demo.out" 2>&1 &
@@ -285,7 +265,7 @@ while [ $((SECONDS - down)) -lt 60 ]; do
 	fi
 	if [ "$t" -ge 12 ] && ! $node_stopped; then
 		node_stopped=true
-		check "during the outage, the node collector stops on SIGTERM" stop "$NODE_PID"
+		check "during the outage, the node collector stops on SIGTERM" stop_process "$NODE_PID"
 		# Written while it is away: gputel queues its record, kern.log keeps its line.
 		kxid 0000:18:00 13 "pid=3001, name=train, Graphics Exception (while the node was stopped)"
 		kline "$T/log/kern.log" "(while the node was stopped)"
@@ -380,8 +360,8 @@ demo_dir=$(sed -n 's/^otel-demo: files in //p' "$T/demo.out")
 check "... left no process behind (its session $DEMO is empty) and removed $demo_dir" \
 	bash -c "! pgrep -s '$DEMO' >/dev/null && [ -n '$demo_dir' ] && [ ! -e '$demo_dir' ]"
 
-check "the agent stops" stop "$AG"
-check "the node collector stops within 15 s" stop "$NODE_PID"
-check "the central collector stops within 15 s" stop "$CENTRAL_PID"
+check "the agent stops" stop_process "$AG"
+check "the node collector stops within 15 s" stop_process "$NODE_PID"
+check "the central collector stops within 15 s" stop_process "$CENTRAL_PID"
 check "the sink stops" stop_otelcol
 finish
